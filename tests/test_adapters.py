@@ -347,3 +347,20 @@ def test_for_leaf_binds_fields_without_touching_the_module_adapter() -> None:
     assert bound is not adapter
     assert bound.record_id({"uid": "x"}, 0) == "x"
     assert adapter.record_id({"uid": "x"}, 0) == "0"
+
+
+def test_mcq_reads_a_choices_list_column_by_default() -> None:
+    from pytest_evalindex.benchmarks import get_adapter
+    from pytest_evalindex.spec import Leaf
+
+    leaf = Leaf(
+        name="quiz", weight=1.0, categories=("idx",), task_type="t", tags=(), source=None,
+        adapter="general_mcq", scorer=None,
+    )  # fmt: skip
+    adapter = get_adapter("general_mcq")
+    assert adapter is not None
+    bound = adapter.for_leaf(leaf) if hasattr(adapter, "for_leaf") else adapter
+    row = {"question": "Pick two", "choices": ["one", "two", "three"], "answer": "two"}
+    record = bound.to_record(row, 0, leaf)
+    assert record.choices == ["one", "two", "three"]
+    assert record.target == "B"

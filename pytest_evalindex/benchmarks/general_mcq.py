@@ -3,9 +3,9 @@
 ``fields`` keys (values are the row's column names; defaults in brackets):
 
 - ``question`` [``question``]: the question text.
-- ``choices`` [letter columns]: a column holding the list of options. Without it the options
-  are the columns ``A``, ``B``, ``C``... present in the row, read from ``A`` until the first
-  missing letter.
+- ``choices`` [``choices`` if it holds a list, else letter columns]: a column holding the
+  list of options. Without one the options are the columns ``A``, ``B``, ``C``... present
+  in the row, read from ``A`` until the first missing letter.
 - ``answer`` [``answer``]: the correct option as a letter (``"C"``), a 0-based index (``2``)
   or the option's text; the record's target is always the letter.
 - ``id``, ``subset``, ``system``: as for ``general_qa``.
@@ -91,6 +91,8 @@ class GeneralMCQ(FieldsAdapter):
                     file=self.source,
                 )
             options = [as_text(item) for item in value]
+        elif isinstance(row.get("choices"), list | tuple):
+            options = [as_text(item) for item in row["choices"]]
         else:
             options = []
             for letter in LETTERS:
