@@ -94,7 +94,9 @@ def allocate(
     if sampler == "weighted":
         if not all(math.isfinite(w) and w > 0 for w in weights):
             raise EvalIndexError(f"weights must be positive and finite, got {list(weights)}")
-        basis = [Fraction(w) for w in weights]
+        # weights are floats: 0.4 is 0.4000000000000000222..., which would make a share of
+        # exactly 12 look like 12.000000000000001 and cap the leaf; use the decimal meant
+        basis = [Fraction(w).limit_denominator(10**9) for w in weights]
     elif sampler == "stratified":
         basis = [Fraction(s) for s in sizes]
     else:

@@ -486,3 +486,9 @@ def test_sample_index_header_and_overrides(tmp_path: Path) -> None:
     assert override.warnings == [
         "only 30 records in all datasets, fewer than the 40 asked for; taking all of them"
     ]
+
+
+def test_float_weights_do_not_cap_a_leaf_whose_share_equals_its_size() -> None:
+    allocation, warnings = allocate([12, 10, 10], [0.4, 0.3, 0.3], 30, "weighted")
+    assert allocation == [12, 9, 9]
+    assert warnings == []
