@@ -1,0 +1,21 @@
+"""Shared fixtures for the project's own tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(params=[pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
+def run_mode(request: pytest.FixtureRequest) -> list[str]:
+    """Extra pytest args: every plugin test runs once serially and once with two workers."""
+    return list(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _strict_inner_runs(request: pytest.FixtureRequest) -> None:
+    """Inner pytester runs get the same warnings-as-errors policy as the project."""
+    if "pytester" in request.fixturenames:
+        pytester: pytest.Pytester = request.getfixturevalue("pytester")
+        pytester.makeini(
+            "[pytest]\nfilterwarnings =\n    error\n    ignore::pytest.PytestAssertRewriteWarning\n"
+        )
