@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Imported here so in-process pytester runs, which restore sys.modules afterwards, never
+# unload them: httpx maps httpcore's exceptions by class and breaks if a second copy loads.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import pytest
 
 

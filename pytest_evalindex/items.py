@@ -1,0 +1,82 @@
+"""Collection: an index file holds one collector per dataset, each holding one item per record.
+
+Node ids read ``rag_index.yaml::ifeval::ifeval/17``. Items are ``pytest.Function`` subclasses
+built with ``callobj`` so the ``model`` fixture (or a user's override) resolves normally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_evalindex.client import ModelError
+
+if TYPE_CHECKING:
+    from pytest_evalindex.records import Record
+    from pytest_evalindex.session import LoadedIndex
+
+
+class MissedAnswer(Exception):
+    """Raised under ``--index-strict`` so a wrong answer fails its item."""
+
+
+class ScoringFailed(Exception):
+    """The scorer crashed or returned something that is not a score."""
+
+
+def evaluate_record(model: Any, index_record: Record, request: pytest.FixtureRequest) -> None:
+    """The body of every index item: ask the model, score the answer, keep the sample."""
+    __tracebackhide__ = True
+    from pytest_evalindex.session import session_of
+
+    session_of(request.config).evaluate(request.node, model, index_record)
+
+
+class IndexFile(pytest.File):
+    """A spec (.yaml) or frozen test set (.jsonl) given with ``--index``."""
+
+    loaded: LoadedIndex
+
+    def collect(self) -> Iterator[pytest.Collector]:
+        current: list[Record] = []
+        for record in self.loaded.records:
+            if current and current[-1].dataset != record.dataset:
+                yield DatasetCollector.from_parent(self, name=current[0].dataset, records=current)
+                current = []
+            current.append(record)
+        if current:
+            yield DatasetCollector.from_parent(self, name=current[0].dataset, records=current)
+
+
+class DatasetCollector(pytest.Collector):
+    def __init__(self, *, records: list[Record], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.records = records
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for record in self.records:
+            yield IndexItem.from_parent(
+                self, name=record.id, callobj=evaluate_record, record=record
+            )
+
+
+class IndexItem(pytest.Function):
+    """One record of the index as a test."""
+
+    def __init__(self, *, record: Record, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.record = record
+        self.evalindex_sample: dict[str, Any] | None = None
+        for name in dict.fromkeys([record.task_type, *record.tags, record.dataset]):
+            self.add_marker(name)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.record.dataset}: {self.record.id}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
+        # the domain explains these; a traceback into the plugin would only hide it
+        if isinstance(excinfo.value, (ModelError, MissedAnswer, ScoringFailed)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)

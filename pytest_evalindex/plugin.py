@@ -1,0 +1,91 @@
+"""pytest entry point: options, fixtures and the hooks that hand off to ``EvalIndexSession``.
+
+Kept thin and lazy: nothing heavy is imported unless ``--index`` is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_evalindex.options import add_options
+
+if TYPE_CHECKING:
+    from pytest_evalindex.records import Record
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    # `pytest --index spec.yaml` needs no other path: the index files join the args
+    # unless the user already names them (e.g. a node id `spec.yaml::gsm8k::gsm8k/3`).
+    namespace = early_config.known_args_namespace
+    indexes = list(getattr(namespace, "evalindex_index", None) or [])
+    if not indexes:
+        indexes = [str(p) for p in early_config.getini("evalindex_index")]
+    if not indexes:
+        return
+    invocation = early_config.invocation_params.dir
+    named = {
+        (invocation / arg.split("::", 1)[0]).resolve()
+        for arg in namespace.file_or_dir or []
+        if not arg.startswith("-")
+    }
+    for index in indexes:
+        if (invocation / index).resolve() not in named:
+            args.append(index)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_evalindex.options import RunOptions
+
+    options = RunOptions.from_config(config)
+    if not options.index_paths:
+        return
+    from pytest_evalindex.errors import EvalIndexError
+    from pytest_evalindex.session import SESSION_KEY, EvalIndexSession
+
+    session = EvalIndexSession(config, options)
+    try:
+        session.load()
+    except EvalIndexError as exc:
+        raise pytest.UsageError(f"evalindex: {exc}") from None
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "evalindex-session")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    from pytest_evalindex.session import SESSION_KEY
+
+    session = parent.config.stash.get(SESSION_KEY, None)
+    loaded = session.index_for(file_path) if session else None
+    if loaded is None:
+        return None
+    from pytest_evalindex.items import IndexFile
+
+    collector = IndexFile.from_parent(parent, path=file_path)
+    collector.loaded = loaded
+    return collector
+
+
+@pytest.fixture(scope="session")
+def model(request: pytest.FixtureRequest) -> Any:
+    """Answers a record: ``model(record) -> str | ModelAnswer``. Override it in conftest.py
+    to evaluate your own function, agent or RAG pipeline instead of a raw model."""
+    from pytest_evalindex.session import session_of
+
+    return session_of(request.config).default_model()
+
+
+@pytest.fixture
+def index_record(request: pytest.FixtureRequest) -> Record:
+    """The record the current index item evaluates."""
+    record: Record = request.node.record
+    return record

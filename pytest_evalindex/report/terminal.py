@@ -1,0 +1,90 @@
+"""Plain-text index summary: pure functions from a results document to lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+TABLE_ORDER = ("dataset", "task_type", "tag", "category")
+COLUMNS = ("micro", "macro", "weighted", "count", "errors", "ci95")
+
+
+def fmt_score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def fmt_ci(ci: Sequence[float] | None) -> str:
+    return "-" if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def render_table(title: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Aligned columns: name, micro, macro, weighted, count, errors, 95% interval."""
+    header = [title, "micro", "macro", "weighted", "count", "errors", "95% CI"]
+    body = [
+        [
+            str(row["name"]),
+            fmt_score(row.get("micro")),
+            fmt_score(row.get("macro")),
+            fmt_score(row.get("weighted")),
+            str(row.get("count", 0)),
+            str(row.get("errors", 0)),
+            fmt_ci(row.get("ci95")),
+        ]
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def join(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
+        return "  ".join([first, *rest]).rstrip()
+
+    rule = "-" * len(join(header))
+    return [join(header), rule, *(join(line) for line in body)]
+
+
+def format_index_line(index: Mapping[str, Any]) -> str:
+    return (
+        f"index {index['name']}: {fmt_score(index.get('score'))} "
+        f"95% CI {fmt_ci(index.get('ci95'))}  "
+        f"count {index.get('count', 0)}  errors {index.get('errors', 0)}"
+    )
+
+
+def format_summary(results: Mapping[str, Any]) -> list[str]:
+    """The index line first, then one table per grouping."""
+    lines = [format_index_line(results["index"])]
+    tables = results.get("tables", {})
+    for name in TABLE_ORDER:
+        rows = tables.get(name) or []
+        if rows:
+            lines.append("")
+            lines.extend(render_table(name, rows))
+    return lines
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """One line, at most ``limit`` characters, saying how much was cut."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else f"{flat[: limit - 24]} … [{len(flat)} chars]"
+
+
+def format_missed(
+    samples: Sequence[Mapping[str, Any]], prompts: Mapping[str, Any], *, limit: int | None = 10
+) -> list[str]:
+    """Each not-passed sample: prompt (shortened), response, target, reason."""
+    lines: list[str] = []
+    shown = samples if limit is None else samples[:limit]
+    for sample in shown:
+        record = prompts.get(sample["id"])
+        prompt = record.prompt_text() if record is not None else ""
+        score = fmt_score(sample["score"])
+        lines.append(f"{sample['outcome'].upper()} {sample['id']} (score {score})")
+        lines.append(f"    prompt:   {shorten(prompt, 160)}")
+        if sample["outcome"] != "error":
+            lines.append(f"    response: {shorten(str(sample['response']), 160)}")
+            lines.append(f"    target:   {shorten(str(sample['target']), 160)}")
+        lines.append(f"    reason:   {shorten(str(sample['explanation']), 200)}")
+    if limit is not None and len(samples) > limit:
+        lines.append(f"... {len(samples) - limit} more not shown (use -v, or see the results JSON)")
+    return lines
