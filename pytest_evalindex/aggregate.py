@@ -129,11 +129,14 @@ def build_results(
     n_boot: int = 1000,
 ) -> dict[str, Any]:
     """The whole results document of DESIGN §7."""
+    from pytest_evalindex.usage import usage_summary
+
     tables = build_tables(samples, index_name=index_name, seed=seed, n_boot=n_boot)
     return {
         "schema_version": SCHEMA_VERSION,
         "index": tables["index"],
         "tables": tables["tables"],
+        "usage": usage_summary(samples),
         "samples": list(samples),
         "run": dict(run),
     }

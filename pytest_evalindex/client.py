@@ -39,6 +39,59 @@ class ModelAnswer:
     usage: dict[str, int] = field(default_factory=dict)
     latency_s: float = 0.0
     attempts: int = 1
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "reasoning": self.reasoning,
+            "usage": dict(self.usage),
+            "latency_s": self.latency_s,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, cached: bool = False) -> ModelAnswer:
+        return cls(
+            content=str(data.get("content") or ""),
+            reasoning=data.get("reasoning"),
+            usage={k: int(v) for k, v in (data.get("usage") or {}).items()},
+            latency_s=float(data.get("latency_s") or 0.0),
+            attempts=int(data.get("attempts") or 1),
+            cached=cached,
+        )
+
+
+class AdaptiveLimit:
+    """How many requests may be in flight: halved while the server answers 429, then
+    grown back by one per window of successes (additive increase, multiplicative decrease).
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = float(self.maximum)
+        self.in_flight = 0
+        self._last_cut = 0.0
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.in_flight >= max(1, int(self.limit)):
+                self._cond.wait()
+            self.in_flight += 1
+
+    def release(self, *, throttled: bool = False, succeeded: bool = False) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            now = time.monotonic()
+            if throttled:
+                # a burst of 429s for requests sent together is one signal, not many
+                if now - self._last_cut > 0.5:
+                    self.limit = max(1.0, self.limit / 2)
+                    self._last_cut = now
+            elif succeeded and self.limit < self.maximum:
+                self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+            self._cond.notify_all()
 
 
 @dataclass(frozen=True)
@@ -118,6 +171,7 @@ class ChatClient:
         max_connections: int = 64,
         strip_thinking: bool = True,
     ) -> None:
+        self.limit = AdaptiveLimit(max_connections)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
@@ -147,49 +201,56 @@ class ChatClient:
         if self._auth_failure:
             raise AuthRejected(self._auth_failure)
         body = {**self.generation, "model": self.model, "messages": messages}
-        url = f"{self.base_url}/chat/completions"
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
-            wait: float | None
-            try:
-                response = self._http.post(url, json=body, headers=self._headers())
-            except httpx.TimeoutException:
-                problem, wait = f"timed out after {self._http.timeout.read}s", None
-            except httpx.TransportError as exc:
-                problem, wait = f"connection failed: {exc or type(exc).__name__}", None
-            else:
-                if response.status_code == 200:
-                    try:
-                        answer = self._parse(response)
-                    except ModelError as exc:
-                        problem, wait = str(exc), None
-                    else:
-                        answer.latency_s = time.monotonic() - started
-                        answer.attempts = attempt
-                        return answer
-                elif response.status_code in (401, 403):
-                    message = (
-                        f"{url} rejected the API key (HTTP {response.status_code}): "
-                        f"{server_message(response)}. Set the key in "
-                        f"${self.api_key_env or 'OPENAI_API_KEY'} or pass --index-api-key-env."
-                    )
-                    with self._lock:
-                        self._auth_failure = message
-                    raise AuthRejected(message)
-                elif response.status_code in RETRY_STATUSES:
-                    problem = f"HTTP {response.status_code}: {server_message(response)}"
-                    wait = retry_after_seconds(response.headers)
-                else:
-                    raise ModelError(
-                        f"HTTP {response.status_code} from {url}: {server_message(response)}"
-                    )
+            outcome = self._attempt(body)
+            if isinstance(outcome, ModelAnswer):
+                outcome.latency_s = time.monotonic() - started
+                outcome.attempts = attempt
+                return outcome
+            problem, wait = outcome
             elapsed = time.monotonic() - started
             delay = wait if wait is not None else self.retry.backoff(attempt, self._rng)
             if attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_total_s:
                 raise ModelError(f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)")
             time.sleep(delay)
+
+    def _attempt(self, body: dict[str, Any]) -> ModelAnswer | tuple[str, float | None]:
+        """One HTTP request: the answer, or (what went wrong, the server's requested wait)
+        for a retryable failure. Non-retryable failures raise."""
+        url = f"{self.base_url}/chat/completions"
+        self.limit.acquire()
+        status = 0
+        try:
+            response = self._http.post(url, json=body, headers=self._headers())
+            status = response.status_code
+        except httpx.TimeoutException:
+            return f"timed out after {self._http.timeout.read}s", None
+        except httpx.TransportError as exc:
+            return f"connection failed: {exc or type(exc).__name__}", None
+        finally:
+            self.limit.release(throttled=status == 429, succeeded=status == 200)
+        if status == 200:
+            try:
+                return self._parse(response)
+            except ModelError as exc:
+                return str(exc), None
+        if status in (401, 403):
+            message = (
+                f"{url} rejected the API key (HTTP {status}): {server_message(response)}. "
+                f"Set the key in ${self.api_key_env or 'OPENAI_API_KEY'} or pass "
+                "--index-api-key-env."
+            )
+            with self._lock:
+                self._auth_failure = message
+            raise AuthRejected(message)
+        if status in RETRY_STATUSES:
+            return f"HTTP {status}: {server_message(response)}", retry_after_seconds(
+                response.headers
+            )
+        raise ModelError(f"HTTP {status} from {url}: {server_message(response)}")
 
     def _parse(self, response: httpx.Response) -> ModelAnswer:
         try:

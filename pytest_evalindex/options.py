@@ -87,6 +87,10 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
      "per-request timeout (default: 120)"),
     ("--index-max-attempts", "max_attempts", positive_int, "N",
      "attempts per request, retries included (default: 6)"),
+    ("--index-max-retry-time", "max_retry_time", positive_float, "SECONDS",
+     "give up retrying a request after this long (default: 300)"),
+    ("--index-cache-dir", "cache_dir", None, "DIR",
+     "response cache shared by all processes (default: .evalindex/cache)"),
 ]  # fmt: skip
 
 
@@ -114,6 +118,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="a wrong answer fails its item (default: reported as missed)",
     )
     parser.addini("evalindex_strict", "a wrong answer fails its item", type="bool")
+    group.addoption(
+        "--index-no-cache",
+        action="store_true",
+        dest="evalindex_no_cache",
+        default=None,
+        help="neither read nor write the response cache",
+    )
+    parser.addini("evalindex_no_cache", "do not use the response cache", type="bool")
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,9 @@ class RunOptions:
     fail_under: float | None = None
     timeout: float = 120.0
     max_attempts: int = 6
+    max_retry_time: float = 300.0
+    cache_dir: Path | None = None
+    no_cache: bool = False
     strict: bool = False
 
     @classmethod
@@ -153,6 +168,14 @@ class RunOptions:
             paths = [Path(p).resolve() for p in config.getini("evalindex_index")]
         if "json" in values:
             values["json_path"] = (invocation / values.pop("json")).resolve()
-        strict = config.getoption("evalindex_strict")
-        values["strict"] = bool(strict if strict is not None else config.getini("evalindex_strict"))
+        values["cache_dir"] = (
+            (invocation / values["cache_dir"]).resolve()
+            if "cache_dir" in values
+            else config.rootpath / ".evalindex" / "cache"
+        )
+        for flag in ("strict", "no_cache"):
+            given_flag = config.getoption(f"evalindex_{flag}")
+            values[flag] = bool(
+                given_flag if given_flag is not None else config.getini(f"evalindex_{flag}")
+            )
         return cls(index_paths=tuple(dict.fromkeys(paths)), **values)

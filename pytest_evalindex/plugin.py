@@ -59,6 +59,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"evalindex: {exc}") from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "evalindex-session")
+    if config.pluginmanager.hasplugin("xdist") and not session.is_worker:
+        from pytest_evalindex.runner import ShardSchedulerPlugin
+
+        scheduler = ShardSchedulerPlugin(session.is_index_nodeid, options.concurrency)
+        config.pluginmanager.register(scheduler, "evalindex-xdist-scheduler")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

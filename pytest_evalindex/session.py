@@ -25,6 +25,7 @@ from pytest_evalindex.items import IndexItem, MissedAnswer, ScoringFailed
 from pytest_evalindex.options import RunOptions
 from pytest_evalindex.records import Record
 from pytest_evalindex.report.terminal import shorten
+from pytest_evalindex.runner import DefaultModel
 
 SESSION_KEY = pytest.StashKey["EvalIndexSession"]()
 
@@ -140,8 +141,10 @@ class EvalIndexSession:
         self.started_at = datetime.now(timezone.utc)
         self.started = time.monotonic()
         self.is_worker = hasattr(config, "workerinput")
-        self.client: Any = None
+        self.model: DefaultModel | None = None
         self.stop_reason: str | None = None
+        # node id -> the items this process runs after it, in order, for the look-ahead
+        self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
 
     # -- loading ------------------------------------------------------------------------
 
@@ -164,6 +167,10 @@ class EvalIndexSession:
     def index_for(self, path: Path) -> LoadedIndex | None:
         return self.indexes.get(path.resolve())
 
+    def is_index_nodeid(self, nodeid: str) -> bool:
+        path = (self.config.rootpath / nodeid.split("::", 1)[0]).resolve()
+        return "::" in nodeid and path in self.indexes
+
     # -- the model ----------------------------------------------------------------------
 
     def model_settings(self) -> dict[str, Any]:
@@ -182,10 +189,13 @@ class EvalIndexSession:
             "generation": defaults.get("generation", {}),
         }
 
-    def default_model(self) -> Callable[[Record], Any]:
+    def default_model(self) -> DefaultModel:
+        """The plugin's model: the configured endpoint behind the cache and the look-ahead."""
+        from pytest_evalindex.cache import ResponseCache
         from pytest_evalindex.client import ChatClient, RetryPolicy
+        from pytest_evalindex.runner import DefaultModel, Requester
 
-        if self.client is None:
+        if self.model is None:
             settings = self.model_settings()
             if not settings["base_url"]:
                 from pytest_evalindex.client import ModelError
@@ -196,21 +206,73 @@ class EvalIndexSession:
                     "(an OpenAI-compatible /v1 endpoint), set model.base_url in the spec or "
                     "OPENAI_BASE_URL, or override the `model` fixture in conftest.py."
                 )
-            self.client = ChatClient(
+            in_flight = self.process_concurrency()
+            client = ChatClient(
                 base_url=settings["base_url"],
                 model=settings["name"] or "default",
                 api_key_env=settings["api_key_env"],
                 generation=settings["generation"],
                 timeout_s=self.options.timeout,
-                retry=RetryPolicy(max_attempts=self.options.max_attempts),
+                retry=RetryPolicy(
+                    max_attempts=self.options.max_attempts,
+                    max_total_s=self.options.max_retry_time,
+                ),
+                max_connections=in_flight,
                 strip_thinking=all(i.strip_thinking for i in self.indexes.values()),
             )
-        client = self.client
+            cache = None
+            if not self.options.no_cache and self.options.cache_dir is not None:
+                cache = ResponseCache(self.options.cache_dir)
+            self.model = DefaultModel(Requester(client, cache=cache, max_in_flight=in_flight))
+        return self.model
 
-        def ask(record: Record) -> Any:
-            return client.chat([m.model_dump() for m in record.input])
+    def workers(self) -> int:
+        workerinput = getattr(self.config, "workerinput", None)
+        return int(workerinput["workercount"]) if workerinput else 1
 
-        return ask
+    def process_concurrency(self) -> int:
+        from pytest_evalindex.runner import per_process_concurrency
+
+        return per_process_concurrency(self.options.concurrency, self.workers())
+
+    # -- the look-ahead -----------------------------------------------------------------
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Group the items this process will run, so each can prefetch its successors."""
+        items = [i for i in session.items if isinstance(i, IndexItem)]
+        workerinput = getattr(self.config, "workerinput", {})
+        dist = workerinput.get("evalindex_dist", "each") if self.is_worker else "no"
+        groups: dict[str, list[IndexItem]] = {}
+        if dist == "no":
+            groups["all"] = items
+        elif dist == "load":
+            from pytest_evalindex.runner import plan_shards
+
+            plan = plan_shards(
+                [i.nodeid for i in items],
+                workers=self.workers(),
+                concurrency=self.options.concurrency,
+            )
+            for item in items:
+                groups.setdefault(plan[item.nodeid], []).append(item)
+        elif dist in ("loadscope", "loadfile"):
+            # xdist keeps a dataset (loadscope) or a whole file (loadfile) on one worker
+            for item in items:
+                parent = item.parent
+                assert parent is not None
+                scope = parent.nodeid if dist == "loadscope" else str(item.path)
+                groups.setdefault(scope, []).append(item)
+        else:
+            # no guarantee which worker runs what: no look-ahead beyond the item itself
+            groups = {item.nodeid: [item] for item in items}
+        for members in groups.values():
+            for position, item in enumerate(members):
+                self.run_groups[item.nodeid] = (members, position)
+
+    def upcoming(self, item: IndexItem) -> list[tuple[Record, int]]:
+        members, position = self.run_groups.get(item.nodeid, ([item], 0))
+        depth = self.process_concurrency()
+        return [(i.record, 0) for i in members[position : position + depth + 1]]
 
     # -- running one item ---------------------------------------------------------------
 
@@ -221,9 +283,11 @@ class EvalIndexSession:
         __tracebackhide__ = True
         loaded = self.index_for(item.path)
         assert loaded is not None
-        sample = self._blank_sample(record)
+        sample = self._blank_sample(record, loaded)
         item.evalindex_sample = sample
         started = time.monotonic()
+        if isinstance(model, DefaultModel):
+            model.prefetch(self.upcoming(item))
         try:
             answer = model(record)
         except AuthRejected as exc:
@@ -240,6 +304,7 @@ class EvalIndexSession:
         sample["reasoning"] = answer.reasoning
         sample["usage"] = {k: int(v) for k, v in answer.usage.items()}
         sample["latency_s"] = round(answer.latency_s or (time.monotonic() - started), 6)
+        sample["cached"] = answer.cached
         try:
             score = loaded.scorers[_scorer_key(record)](answer.content, record)
         except ScorerError as exc:
@@ -254,10 +319,10 @@ class EvalIndexSession:
         if not passed and self.options.strict:
             raise MissedAnswer(describe_sample(record, sample))
 
-    @staticmethod
-    def _blank_sample(record: Record) -> dict[str, Any]:
+    def _blank_sample(self, record: Record, index: LoadedIndex | None) -> dict[str, Any]:
         return {
             "id": record.id,
+            "position": index.position.get(record.id, -1) if index else -1,
             "dataset": record.dataset,
             "subset": record.subset,
             "task_type": record.task_type,
@@ -269,9 +334,11 @@ class EvalIndexSession:
             "response": None,
             "reasoning": None,
             "target": record.target,
+            "input": [m.model_dump() for m in record.input],
             "explanation": "",
             "usage": {"prompt_tokens": 0, "completion_tokens": 0},
             "latency_s": 0.0,
+            "cached": False,
         }
 
     # -- reports ------------------------------------------------------------------------
@@ -284,7 +351,9 @@ class EvalIndexSession:
         if not isinstance(item, IndexItem) or getattr(item, "_evalindex_reported", False):
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
-            sample = item.evalindex_sample or self._blank_sample(item.record)
+            sample = item.evalindex_sample or self._blank_sample(
+                item.record, self.index_for(item.path)
+            )
             if sample["outcome"] == "error" and not sample["explanation"] and call.excinfo:
                 sample["explanation"] = f"{call.excinfo.typename}: {call.excinfo.value}"
             # only builtins cross the xdist wire
@@ -336,8 +405,8 @@ class EvalIndexSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.client is not None:
-            self.client.close()
+        if self.model is not None:
+            self.model.requester.close()
         if self.is_worker or self.config.option.collectonly:
             return
         from pytest_evalindex.aggregate import build_results
@@ -345,7 +414,7 @@ class EvalIndexSession:
         for loaded in self.indexes.values():
             if not loaded.samples:
                 continue
-            loaded.samples.sort(key=lambda s: loaded.position.get(s["id"], len(loaded.position)))
+            loaded.samples.sort(key=lambda s: s["position"])
             loaded.results = build_results(
                 loaded.samples,
                 index_name=loaded.name,

@@ -32,15 +32,7 @@ def render_table(title: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         ]
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def join(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "-" * len(join(header))
-    return [join(header), rule, *(join(line) for line in body)]
+    return _align(header, body)
 
 
 def format_index_line(index: Mapping[str, Any]) -> str:
@@ -60,7 +52,45 @@ def format_summary(results: Mapping[str, Any]) -> list[str]:
         if rows:
             lines.append("")
             lines.extend(render_table(name, rows))
+    usage = results.get("usage")
+    if usage:
+        lines.append("")
+        lines.extend(render_usage([*usage["dataset"], usage["total"]]))
     return lines
+
+
+def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Requests made, cache hits, tokens and latency percentiles."""
+    header = ["usage", "requests", "cached", "prompt tok", "completion tok", "p50 s", "p95 s"]
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    body = [
+        [
+            str(row["name"]),
+            str(row["requests"]),
+            str(row["cached"]),
+            str(row["prompt_tokens"]),
+            str(row["completion_tokens"]),
+            seconds(row["latency_p50_s"]),
+            seconds(row["latency_p95_s"]),
+        ]
+        for row in rows
+    ]
+    return _align(header, body)
+
+
+def _align(header: list[str], body: list[list[str]]) -> list[str]:
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def join(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
+        return "  ".join([first, *rest]).rstrip()
+
+    rule = "-" * len(join(header))
+    return [join(header), rule, *(join(line) for line in body)]
 
 
 def shorten(text: str, limit: int = 300) -> str:

@@ -1,0 +1,166 @@
+"""Requests in flight ahead of the items: the look-ahead that makes concurrency independent
+of the number of pytest processes.
+
+Each process knows which items it will run (serially: all of them; under xdist: whole
+shards, handed out by ``ShardScheduling`` so one worker owns every item of a shard). While
+item *i* runs, the requests of the next items of the same shard are already in flight, up to
+the process's share of ``--index-concurrency``. Every answer goes to the response cache the
+moment it arrives, so a record's request is never sent twice, not even across a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from pytest_evalindex.cache import ResponseCache, cache_key
+from pytest_evalindex.client import ChatClient, ModelAnswer
+from pytest_evalindex.records import Record
+
+
+def per_process_concurrency(concurrency: int, workers: int) -> int:
+    return max(1, math.ceil(concurrency / max(1, workers)))
+
+
+def shard_size(n_items: int, workers: int, concurrency: int) -> int:
+    """Items per shard: deep enough to keep a worker's share of requests in flight, small
+    enough to leave about four shards a worker so the load stays balanced."""
+    depth = 2 * per_process_concurrency(concurrency, workers)
+    return max(1, depth, math.ceil(n_items / (4 * max(1, workers))))
+
+
+class Requester:
+    """Answers records through the model client, from the cache when it can, keeping up to
+    ``max_in_flight`` requests running in background threads."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        *,
+        cache: ResponseCache | None,
+        max_in_flight: int,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="evalindex-request")
+        self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, record: Record, repeat: int) -> str:
+        return cache_key(
+            base_url=self.client.base_url,
+            model=self.client.model,
+            messages=[m.model_dump() for m in record.input],
+            generation=self.client.generation,
+            repeat=repeat,
+        )
+
+    def _fetch(self, record: Record, repeat: int) -> ModelAnswer:
+        key = self._key(record, repeat)
+        if self.cache is not None:
+            stored = self.cache.get(key)
+            if stored is not None:
+                return ModelAnswer.from_dict(stored, cached=True)
+        answer = self.client.chat([m.model_dump() for m in record.input])
+        if self.cache is not None:
+            self.cache.put(key, answer.to_dict())
+        return answer
+
+    def submit(self, record: Record, repeat: int = 0) -> None:
+        with self._lock:
+            if (record.id, repeat) not in self._futures:
+                self._futures[(record.id, repeat)] = self._pool.submit(self._fetch, record, repeat)
+
+    def prefetch(self, pending: Iterable[tuple[Record, int]]) -> None:
+        for record, repeat in pending:
+            self.submit(record, repeat)
+
+    def answer(self, record: Record, repeat: int = 0) -> ModelAnswer:
+        self.submit(record, repeat)
+        with self._lock:
+            future = self._futures[(record.id, repeat)]
+        try:
+            return future.result()
+        finally:
+            with self._lock:
+                self._futures.pop((record.id, repeat), None)
+
+    def close(self) -> None:
+        # answers already received are in the cache; queued requests are dropped
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.client.close()
+        if self.cache is not None:
+            self.cache.close()
+
+
+class DefaultModel:
+    """The plugin's own ``model`` fixture value: ``model(record) -> ModelAnswer``."""
+
+    def __init__(self, requester: Requester) -> None:
+        self.requester = requester
+
+    def __call__(self, record: Record, repeat: int = 0) -> ModelAnswer:
+        return self.requester.answer(record, repeat)
+
+    def prefetch(self, pending: Iterable[tuple[Record, int]]) -> None:
+        self.requester.prefetch(pending)
+
+
+def make_shard_scheduler(
+    config: Any, log: Any, *, is_index_nodeid: Callable[[str], bool], concurrency: int
+) -> Any:
+    """An xdist scheduler that hands out whole shards of index items (other tests keep
+    xdist's per-module scopes), so each worker can look ahead inside its shards."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ShardScheduling(LoadScopeScheduling):
+        shard_of: dict[str, str]
+
+        def schedule(self) -> None:
+            if self.collection is None and self.collection_is_completed:
+                collection = list(next(iter(self.registered_collections.values())))
+                self.shard_of = plan_shards(
+                    [n for n in collection if is_index_nodeid(n)],
+                    workers=len(self.nodes),
+                    concurrency=concurrency,
+                )
+            super().schedule()
+
+        def _split_scope(self, nodeid: str) -> str:
+            shard = getattr(self, "shard_of", {}).get(nodeid)
+            return shard if shard is not None else super()._split_scope(nodeid)
+
+    return ShardScheduling(config, log)
+
+
+def plan_shards(nodeids: list[str], *, workers: int, concurrency: int) -> dict[str, str]:
+    """Node id → shard name, consecutive runs of ``shard_size`` items in collection order.
+    Workers compute the same plan from the same collection."""
+    size = shard_size(len(nodeids), workers, concurrency)
+    return {nodeid: f"evalindex-shard-{i // size}" for i, nodeid in enumerate(nodeids)}
+
+
+class ShardSchedulerPlugin:
+    """Registered on the xdist controller only (the hook exists only with xdist)."""
+
+    def __init__(self, is_index_nodeid: Callable[[str], bool], concurrency: int) -> None:
+        self.is_index_nodeid = is_index_nodeid
+        self.concurrency = concurrency
+
+    def pytest_configure_node(self, node: Any) -> None:
+        # workers run with dist "no"; tell them how the controller hands out items
+        node.workerinput["evalindex_dist"] = node.config.getvalue("dist")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: Any, log: Any) -> Any:
+        # only xdist's default distribution is replaced; an explicit --dist choice stands
+        if config.getvalue("dist") != "load":
+            return None
+        return make_shard_scheduler(
+            config, log, is_index_nodeid=self.is_index_nodeid, concurrency=self.concurrency
+        )
