@@ -39,6 +39,11 @@ BUILTIN_SCORERS: dict[str, str] = {
     "regex": "basic:regex",
     "choice": "choice:choice",
     "numeric": "numeric:numeric",
+    "math": "math_scorer:math_answer",
+    "json": "json_scorer:json_answer",
+    "judge": "judge:judge",
+    "ifeval": "ifeval:ifeval",
+    "code": "code:code",
 }
 
 
@@ -89,9 +94,18 @@ class BoundScorer:
 
 
 def resolve_scorer(
-    ref: ScorerRef, *, file: str | Path | None = None, field: str = "scorer"
+    ref: ScorerRef,
+    *,
+    file: str | Path | None = None,
+    field: str = "scorer",
+    context: Mapping[str, Any] | None = None,
 ) -> BoundScorer:
     """Find the scorer ``ref`` names and bind its arguments.
+
+    ``context`` holds values of the run that a scorer may ask for by name (``judge_model``):
+    each keyword-only parameter of the function that ``ref.args`` does not set is bound to
+    the context value of the same name. A required one missing from both is an error here,
+    before any request is made.
 
     Raises EvalIndexError (naming ``file`` and ``field`` when given) for an unknown built-in
     name, a custom reference that cannot be imported, or arguments the function rejects.
@@ -106,8 +120,43 @@ def resolve_scorer(
         module_name, function_name = location.split(":")
         module = importlib.import_module(f"{__name__}.{module_name}")
         function = getattr(module, function_name)
-    _check_arguments(name, function, ref.args, file=file, field=f"{field}.args")
-    return BoundScorer(name, function, ref.args)
+    from_context = _context_arguments(name, function, ref.args, context, file=file, field=field)
+    args = {**from_context, **ref.args}
+    _check_arguments(name, function, args, file=file, field=f"{field}.args")
+    return BoundScorer(name, function, args)
+
+
+# what to tell a user whose scorer needs a run value the run does not have
+_CONTEXT_HINTS: dict[str, str] = {
+    "judge_model": "the index needs a judge model: add `judge:` to the spec or pass "
+    "--index-judge-model and --index-judge-base-url",
+}
+
+
+def _context_arguments(
+    name: str,
+    function: Callable[..., Any],
+    args: Mapping[str, Any],
+    context: Mapping[str, Any] | None,
+    *,
+    file: str | Path | None,
+    field: str,
+) -> dict[str, Any]:
+    """The keyword-only parameters of ``function`` that ``context`` fills (``args`` win)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    bound: dict[str, Any] = {}
+    for parameter in parameters:
+        if parameter.kind is not parameter.KEYWORD_ONLY or parameter.name in args:
+            continue
+        if context is not None and parameter.name in context:
+            bound[parameter.name] = context[parameter.name]
+        elif parameter.default is parameter.empty and parameter.name in _CONTEXT_HINTS:
+            hint = _CONTEXT_HINTS[parameter.name]
+            raise EvalIndexError(f"scorer {name!r} cannot run: {hint}", file=file, field=field)
+    return bound
 
 
 def _unknown_name_message(name: str) -> str:
