@@ -2,6 +2,9 @@
 
     evalindex flatten SPEC                  the normalised weights table of a spec
     evalindex sample SPEC -o OUT.jsonl      freeze a test set
+    evalindex compare BASE.json NEW.json    paired comparison; --fail EXPR exits 1 on a drop
+    evalindex merge A.json B.json -o ALL.json   one results file from a sharded run
+    evalindex gate RESULTS.json EXPR...     check gates; exits 1 when one fails
 
 Exit status: 0 on success; 2 for a usage error (argparse's own: unknown option, missing
 argument); 4 for bad input (spec, data file), reported as one ``evalindex: error:`` line
@@ -121,6 +124,213 @@ def run_sample(args: argparse.Namespace) -> int:
     datasets = len({record.dataset for record in result.records})
     print(
         f"evalindex: {len(result.records)} records from {datasets} datasets -> {args.output}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _declare_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", metavar="RESULTS.json", type=Path, help="a results file")
+    parser.add_argument(
+        "--html",
+        metavar="OUT.html",
+        type=Path,
+        help="also write the self-contained HTML case-analysis report here",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="BASE.json",
+        type=Path,
+        help="compare with this base run's results: deltas, intervals, flipped samples",
+    )
+    parser.add_argument(
+        "--intersection",
+        action="store_true",
+        help="with --compare: compare the samples both runs share instead of refusing "
+        "different test sets",
+    )
+
+
+@command("report", "print a results file's tables; --html writes the HTML report", _declare_report)
+def run_report(args: argparse.Namespace) -> int:
+    from pytest_evalindex.baselines import read_results
+    from pytest_evalindex.report.terminal import format_summary
+
+    results = read_results(args.results)
+    base = comparison = None
+    if args.compare is not None:
+        from pytest_evalindex.compare import compare_results
+
+        base = read_results(args.compare)
+        comparison = compare_results(
+            base,
+            results,
+            intersection=args.intersection,
+            base_label=args.compare.stem,
+            new_label=args.results.stem,
+        )
+    print("\n".join(format_summary(results)))
+    if args.html is not None:
+        from pytest_evalindex.report.html import write_html
+
+        try:
+            write_html(args.html, results, comparison, base_results=base)
+        except OSError as exc:
+            raise EvalIndexError(f"cannot write: {exc.strerror or exc}", file=args.html) from None
+        print(f"evalindex: HTML report -> {args.html}", file=sys.stderr)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- compare
+
+# a failed --fail rule or gate, as pytest's TESTS_FAILED
+EXIT_COMPARE_FAILED = 1
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.05, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a level between 0 and 1, got {value:g}")
+    return value
+
+
+def _declare_compare(parser: argparse.ArgumentParser) -> None:
+    from pytest_evalindex.compare import parse_compare_fail
+
+    parser.add_argument("base", metavar="BASE.json", type=Path, help="the baseline results")
+    parser.add_argument("new", metavar="NEW.json", type=Path, help="the results to check")
+    parser.add_argument(
+        "--alpha", type=_alpha, default=0.05, help="significance level (default: 0.05)"
+    )
+    parser.add_argument(
+        "--fail",
+        metavar="EXPR",
+        action="append",
+        default=[],
+        type=parse_compare_fail,
+        help="exit 1 when a row drops significantly by more than a margin: "
+        "index:2pp, task_type:instruction:5%%, tag:zh:0.03 (repeatable)",
+    )
+    parser.add_argument(
+        "--intersection",
+        action="store_true",
+        help="compare the samples both runs share instead of refusing different test sets",
+    )
+    parser.add_argument("--seed", type=_int, default=0, help="resampling seed (default: 0)")
+    parser.add_argument(
+        "--replicates",
+        metavar="N",
+        type=_non_negative_int,
+        default=2000,
+        help="bootstrap and sign-flip replicates (default: 2000)",
+    )
+    parser.add_argument(
+        "--json", metavar="OUT.json", type=Path, help="also write the comparison document"
+    )
+    parser.add_argument(
+        "--max-flips",
+        metavar="N",
+        type=_non_negative_int,
+        default=20,
+        help="flipped sample ids to list per direction (default: 20)",
+    )
+
+
+@command("compare", "paired comparison of two results files", _declare_compare)
+def run_compare(args: argparse.Namespace) -> int:
+    from pytest_evalindex.baselines import environment_differences, read_results, write_json
+    from pytest_evalindex.compare import check_compare_fail, compare_results, format_comparison
+
+    base, new = read_results(args.base), read_results(args.new)
+    differences = environment_differences(base, new)
+    if differences:
+        _warn(f"the runs differ in more than the answers: {'; '.join(differences)}")
+    comparison = compare_results(
+        base,
+        new,
+        seed=args.seed,
+        n_boot=args.replicates,
+        alpha=args.alpha,
+        intersection=args.intersection,
+        base_label=args.base.stem,
+        new_label=args.new.stem,
+    )
+    for line in format_comparison(comparison, max_flips=args.max_flips):
+        print(line)
+    if args.json:
+        write_json(args.json, comparison)
+    verdicts = check_compare_fail(comparison, args.fail, args.alpha)
+    if verdicts:
+        print()
+    for verdict in verdicts:
+        print(f"{'FAIL' if verdict.failed else 'PASS'} {verdict.rule}: {verdict.message}")
+    return EXIT_COMPARE_FAILED if any(v.failed for v in verdicts) else EXIT_OK
+
+
+# --------------------------------------------------------------------------- gate
+
+
+def _declare_gate(parser: argparse.ArgumentParser) -> None:
+    from pytest_evalindex.gates import parse_gate
+
+    parser.add_argument("results", metavar="RESULTS.json", type=Path, help="a results file")
+    parser.add_argument(
+        "gates",
+        metavar="EXPR",
+        type=parse_gate,
+        nargs="+",
+        help="gate expressions, e.g. 'index>=0.5' 'tag:zh>=35%%' 'errors<=3'",
+    )
+
+
+@command("gate", "check gate expressions against a results file", _declare_gate)
+def run_gate(args: argparse.Namespace) -> int:
+    from pytest_evalindex.baselines import read_results
+    from pytest_evalindex.gates import evaluate_gates, format_verdicts
+
+    verdicts = evaluate_gates(args.gates, read_results(args.results))
+    for line in format_verdicts(verdicts):
+        print(line)
+    return EXIT_COMPARE_FAILED if any(not v.passed for v in verdicts) else EXIT_OK
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def _declare_merge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs", metavar="RESULTS.json", type=Path, nargs="+", help="the shards' results files"
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="ALL.json", type=Path, required=True, help="merged results"
+    )
+    parser.add_argument(
+        "--seed",
+        type=_int,
+        default=0,
+        help="bootstrap seed; the run's --index-seed to match a single run (default: 0)",
+    )
+
+
+@command("merge", "merge the results files of a sharded run into one", _declare_merge)
+def run_merge(args: argparse.Namespace) -> int:
+    from pytest_evalindex.baselines import read_results, write_json
+    from pytest_evalindex.shards import merge_results
+
+    docs = [read_results(path) for path in args.inputs]
+    merged = merge_results(docs, labels=[str(path) for path in args.inputs], seed=args.seed)
+    write_json(args.output, merged)
+    index = merged["index"]
+    score = "-" if index.get("score") is None else f"{index['score']:.4f}"
+    print(
+        f"evalindex: merged {len(docs)} results files, {len(merged['samples'])} samples "
+        f"-> {args.output} (index {index['name']}: {score})",
         file=sys.stderr,
     )
     return EXIT_OK

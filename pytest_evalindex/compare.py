@@ -1,0 +1,766 @@
+"""Two runs of one test set, compared sample by sample: deltas, intervals, p-values, flips.
+
+:func:`compare_results` pairs the samples of a base and a new results document by id and
+keeps the pairs scored in both runs. Every row (the index, then each table's rows) gets the
+``weighted`` value of both runs on those pairs (DESIGN §6 with ``n_d`` = paired samples of
+dataset ``d``; groups and weights are the new run's), their difference, a 95% interval of the
+difference and a two-sided p-value for "no difference".
+
+Why paired: both runs answered the same prompts, so the noise of which items happened to be
+drawn, and how hard they are, is shared and cancels in the per-sample differences. Only the
+samples whose outcome changed carry information; when answers are consistent from run to run
+(greedy decoding) that makes the paired interval about half as wide as two separate ones.
+
+Interval: a paired percentile bootstrap. With the weights fixed, a row's delta is
+``sum_d c_d * sum_{i in row, d} (new_i - base_i) / D`` (``c_d = W_d / n_d``, ``D`` the row's
+weight total), so a replicate resamples the per-sample differences with replacement inside
+each (dataset, row) cell, as many as the cell has: each pair is drawn as a unit and each
+dataset keeps its sample count, as aggregate.py does for one run.
+
+p-value: a paired sign-flip (randomisation) test, stratified like the interval. Under "the two
+runs are exchangeable on every sample" each difference is as likely to have had the other
+sign, so the null distribution of the delta comes from flipping each difference's sign with
+probability 1/2 (for pass/fail scores this is McNemar's exact test, weighted over datasets).
+``p = (1 + #{|flipped delta| >= |observed delta|}) / (1 + n_boot)``; counting the observed
+data as one of the draws keeps the test valid (under the null, P(p <= alpha) <= alpha) for any
+number of replicates. Unlike a bootstrap of the null-centred delta, it needs no large-sample
+approximation, which matters for small rows with a handful of changed samples. The interval
+and the test answer different questions (how large, and could it be zero); near the boundary
+one may exclude zero while the other is not quite significant. Gates
+(:func:`check_compare_fail`) use the p-value.
+
+Both draw counts, never samples one at a time: a cell's resampled sum is a multinomial over
+its distinct difference values, drawn as a sequence of binomials, and a cell's sign-flipped
+sum is ``v * (2 * Binomial(k, 1/2) - k)`` for each distinct absolute difference ``v`` shared
+by ``k`` pairs. The binomials are exact draws by inversion of tables built once per (n, p)
+(:class:`BinomialTables`). Random streams are seeded from ``seed``, the dataset and the
+cell's contents, so the result depends only on the seed and the data, and only
+``Random.random()`` is used, whose sequence Python keeps stable across versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import math
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_evalindex.aggregate import TABLES, resampled_sums
+from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.gates import ROW_TABLES, TABLE_PLURALS
+
+COMPARISON_SCHEMA_VERSION = 1
+CI_LEVEL = 0.95
+# sample fields that decide a sample's rows and weight
+_GROUPING_FIELDS = ("dataset", "subset", "task_type", "tags", "categories", "weight")
+
+
+class ComparisonError(EvalIndexError, ValueError):
+    """Two results documents that cannot be compared as they are."""
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class _Row:
+    table: str
+    name: str
+    # dataset -> [base sum, new sum, count]
+    sums: dict[str, list[float]] = field(default_factory=dict)
+    # dataset -> difference value -> pairs
+    diffs: dict[str, Counter[float]] = field(default_factory=dict)
+
+    def add(self, dataset: str, base: float, new: float) -> None:
+        cell = self.sums.get(dataset)
+        if cell is None:
+            cell = self.sums[dataset] = [0.0, 0.0, 0]
+            self.diffs[dataset] = Counter()
+        cell[0] += base
+        cell[1] += new
+        cell[2] += 1
+        self.diffs[dataset][new - base] += 1
+
+
+def compare_results(
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    intersection: bool = False,
+    base_label: str | None = None,
+    new_label: str | None = None,
+) -> dict[str, Any]:
+    """The comparison document of ``new`` against ``base`` (builtins only).
+
+    Raises :class:`ComparisonError` when the runs did not sample the same ids (unless
+    ``intersection``) or share no sample scored in both. ``n_boot=0`` skips the interval
+    and the test (``ci95`` and ``p_value`` are None).
+    """
+    base_by_id = _samples_by_id(base, "base")
+    new_by_id = _samples_by_id(new, "new")
+    only_in_base = [i for i in base_by_id if i not in new_by_id]
+    only_in_new = [i for i in new_by_id if i not in base_by_id]
+    shared = len(new_by_id) - len(only_in_new)
+    if (only_in_base or only_in_new) and not intersection:
+        raise ComparisonError(_refusal(base, new, only_in_base, only_in_new, shared))
+
+    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    errors_excluded = 0
+    regrouped = 0
+    for sample_id, new_sample in new_by_id.items():
+        base_sample = base_by_id.get(sample_id)
+        if base_sample is None:
+            continue
+        if _score(base_sample) is None or _score(new_sample) is None:
+            errors_excluded += 1
+            continue
+        pairs.append((base_sample, new_sample))
+        if any(base_sample.get(f) != new_sample.get(f) for f in _GROUPING_FIELDS):
+            regrouped += 1
+    if not pairs:
+        raise ComparisonError(
+            f"no sample is scored in both runs ({shared} shared ids, {errors_excluded} of "
+            "them an error in one run or both); there is nothing to compare"
+        )
+
+    index_name = str((new.get("index") or {}).get("name") or "index")
+    rows = _rows(pairs, index_name)
+    weights = _sample_weights(pairs)
+    stats = _Statistics(seed, n_boot)
+    notes = []
+    if regrouped:
+        notes.append(
+            f"{regrouped} paired samples have a different dataset, subset, task type, tags, "
+            "categories or weight in the two runs; the new run's are used for both"
+        )
+    if errors_excluded:
+        notes.append(f"{errors_excluded} shared samples are an error in one run or both")
+    return {
+        "schema_version": COMPARISON_SCHEMA_VERSION,
+        "base": _side(base, base_label, "base"),
+        "new": _side(new, new_label, "new"),
+        "paired_count": len(pairs),
+        "alpha": alpha,
+        "rows": [_compare_row(row, weights, stats) for row in rows],
+        "flips": _flips(pairs),
+        "only_in_base": only_in_base,
+        "only_in_new": only_in_new,
+        "errors_excluded": errors_excluded,
+        "notes": notes,
+    }
+
+
+def _samples_by_id(results: Mapping[str, Any], which: str) -> dict[str, Mapping[str, Any]]:
+    by_id: dict[str, Mapping[str, Any]] = {}
+    for sample in results.get("samples") or ():
+        sample_id = str(sample["id"])
+        if sample_id in by_id:
+            raise ComparisonError(f"the {which} run has sample id {sample_id!r} twice")
+        by_id[sample_id] = sample
+    return by_id
+
+
+def _refusal(
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    only_in_base: Sequence[str],
+    only_in_new: Sequence[str],
+    shared: int,
+) -> str:
+    base_sha = (base.get("run") or {}).get("testset_sha256")
+    new_sha = (new.get("run") or {}).get("testset_sha256")
+    testsets = ""
+    if base_sha and new_sha and base_sha != new_sha:
+        testsets = f" (test set sha256 {base_sha[:12]}… vs {new_sha[:12]}…)"
+    examples = ", ".join(repr(i) for i in [*only_in_base[:2], *only_in_new[:2]])
+    return (
+        f"the two runs did not sample the same test set{testsets}: {len(only_in_base)} "
+        f"sample ids only in the base run, {len(only_in_new)} only in the new run "
+        f"(e.g. {examples}). Run both on the same frozen test set (evalindex sample), or "
+        f"compare the {shared} shared samples with --index-compare-intersection "
+        "(evalindex compare --intersection)"
+    )
+
+
+def _score(sample: Mapping[str, Any]) -> float | None:
+    score = sample.get("score")
+    if sample.get("outcome") == "error" or score is None:
+        return None
+    return float(score)
+
+
+def _side(results: Mapping[str, Any], label: str | None, default: str) -> dict[str, Any]:
+    run = dict(results.get("run") or {})
+    if label is None:
+        saved = run.get("saved") or {}
+        if saved.get("number") is not None:
+            label = f"{int(saved['number']):04d}_{saved.get('name') or 'run'}"
+        else:
+            label = default
+    return {"label": label, "run": run, "index": dict(results.get("index") or {})}
+
+
+def memberships(sample: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The rows of each table a sample counts under (aggregate.py's grouping)."""
+    dataset = str(sample["dataset"])
+    paths: list[str] = []
+    for part in sample.get("categories") or ():
+        paths.append(f"{paths[-1]}/{part}" if paths else str(part))
+    return {
+        "dataset": [dataset],
+        "subset": [f"{dataset}/{sample.get('subset') or 'default'}"],
+        "task_type": [str(sample.get("task_type") or "default")],
+        "tag": list(dict.fromkeys(str(tag) for tag in sample.get("tags") or ())),
+        "category": list(dict.fromkeys(paths)),
+    }
+
+
+def _rows(
+    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], index_name: str
+) -> list[_Row]:
+    """The index row, then each table's rows in the order they first appear."""
+    index = _Row("index", index_name)
+    tables: dict[str, dict[str, _Row]] = {table: {} for table in TABLES}
+    for base_sample, new_sample in pairs:
+        dataset = str(new_sample["dataset"])
+        base_score, new_score = _score(base_sample), _score(new_sample)
+        assert base_score is not None and new_score is not None  # pairs are scored
+        index.add(dataset, base_score, new_score)
+        for table, names in memberships(new_sample).items():
+            for name in names:
+                row = tables[table].get(name)
+                if row is None:
+                    row = tables[table][name] = _Row(table, name)
+                row.add(dataset, base_score, new_score)
+    return [index, *(row for table in TABLES for row in tables[table].values())]
+
+
+def _sample_weights(
+    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> dict[str, float]:
+    """dataset -> W_d / n_d over the paired samples."""
+    leaf_weight: dict[str, float] = {}
+    paired: Counter[str] = Counter()
+    for _base, new_sample in pairs:
+        dataset = str(new_sample["dataset"])
+        weight = new_sample.get("weight")
+        leaf_weight.setdefault(dataset, 1.0 if weight is None else float(weight))
+        paired[dataset] += 1
+    return {d: leaf_weight[d] / n for d, n in paired.items()}
+
+
+def _compare_row(row: _Row, weights: Mapping[str, float], stats: _Statistics) -> dict[str, Any]:
+    count = sum(int(cell[2]) for cell in row.sums.values())
+    denominator = sum(weights[d] * cell[2] for d, cell in row.sums.items())
+    result: dict[str, Any] = {"table": row.table, "name": row.name}
+    if count == 0 or denominator <= 0:
+        result.update(base=None, new=None, delta=None, ci95=None, p_value=None, count=count)
+        return result
+    base_value = sum(weights[d] * cell[0] for d, cell in row.sums.items()) / denominator
+    new_value = sum(weights[d] * cell[1] for d, cell in row.sums.items()) / denominator
+    ci95, p_value = stats.interval_and_p(row.diffs, weights, denominator)
+    result.update(
+        base=base_value,
+        new=new_value,
+        delta=new_value - base_value,
+        ci95=ci95,
+        p_value=p_value,
+        count=count,
+    )
+    return result
+
+
+def _flips(
+    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> dict[str, list[str]]:
+    flips: dict[str, list[str]] = {"passed_to_missed": [], "missed_to_passed": []}
+    for base_sample, new_sample in pairs:
+        before, after = base_sample.get("outcome"), new_sample.get("outcome")
+        if before == "passed" and after == "missed":
+            flips["passed_to_missed"].append(str(new_sample["id"]))
+        elif before == "missed" and after == "passed":
+            flips["missed_to_passed"].append(str(new_sample["id"]))
+    return flips
+
+
+class _Statistics:
+    """Bootstrap and sign-flip replicates per cell, cached: rows share most of their cells."""
+
+    def __init__(self, seed: int, n_boot: int) -> None:
+        self.seed = seed
+        self.n_boot = n_boot
+        self.binomials = BinomialTables()
+        self._resampled: dict[tuple[str, tuple[tuple[float, int], ...]], list[float]] = {}
+        self._flipped: dict[tuple[str, tuple[tuple[float, int], ...]], list[float]] = {}
+
+    def interval_and_p(
+        self,
+        diffs: Mapping[str, Counter[float]],
+        weights: Mapping[str, float],
+        denominator: float,
+    ) -> tuple[list[float] | None, float | None]:
+        if self.n_boot <= 0:
+            return None, None
+        n = self.n_boot
+        resampled = [0.0] * n
+        flipped = [0.0] * n
+        observed = 0.0
+        largest = 0.0  # the largest possible |numerator|, to scale the rounding tolerance
+        for dataset, cell in diffs.items():
+            factor = weights[dataset]
+            items = tuple(sorted(cell.items(), key=lambda item: (-item[1], item[0])))
+            observed += factor * sum(value * count for value, count in items)
+            largest += factor * sum(abs(value) * count for value, count in items)
+            sums = self._resampled_sums(dataset, items)
+            resampled = [r + factor * s for r, s in zip(resampled, sums, strict=True)]
+            flips = self._flipped_sums(dataset, items)
+            flipped = [r + factor * s for r, s in zip(flipped, flips, strict=True)]
+        replicates = sorted(r / denominator for r in resampled)
+        tail = (1.0 - CI_LEVEL) / 2
+        ci95 = [_quantile(replicates, tail), _quantile(replicates, 1.0 - tail)]
+        threshold = abs(observed) - 1e-9 * largest
+        as_extreme = sum(1 for f in flipped if abs(f) >= threshold)
+        return ci95, (1 + as_extreme) / (1 + n)
+
+    def _resampled_sums(self, dataset: str, items: tuple[tuple[float, int], ...]) -> list[float]:
+        key = (dataset, items)
+        sums = self._resampled.get(key)
+        if sums is None:
+            rng = random.Random(f"{self.seed}\x00bootstrap\x00{dataset}\x00{items!r}")
+            sums = resampled_cell_sums(items, self.n_boot, rng, self.binomials)
+            self._resampled[key] = sums
+        return sums
+
+    def _flipped_sums(self, dataset: str, items: tuple[tuple[float, int], ...]) -> list[float]:
+        key = (dataset, items)
+        sums = self._flipped.get(key)
+        if sums is None:
+            rng = random.Random(f"{self.seed}\x00signflip\x00{dataset}\x00{items!r}")
+            sums = sign_flipped_sums(items, self.n_boot, rng, self.binomials)
+            self._flipped[key] = sums
+        return sums
+
+
+class BinomialTables:
+    """Exact Binomial(n, p) draws by inverting cumulative tables built once per (n, p).
+
+    Replicates draw from the same few (n, p) thousands of times: a table costs a few
+    operations per standard deviation of the distribution, then each draw is one uniform
+    number and a bisection, several times cheaper than a rejection sampler. A table covers
+    every value whose probability is at least 1e-16 of the most likely value's; what it
+    leaves out has a total probability far below one draw in 10**12.
+    """
+
+    _RELATIVE_CUTOFF = 1e-16
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[int, float], tuple[int, list[float]]] = {}
+
+    def draw(self, uniform: float, n: int, p: float) -> int:
+        """The Binomial(n, p) value at cumulative probability ``uniform`` (in [0, 1))."""
+        first, cumulative = self.table(n, p)
+        return first + bisect.bisect_right(cumulative, uniform)
+
+    def table(self, n: int, p: float) -> tuple[int, list[float]]:
+        """(smallest value covered, cumulative probabilities from it on)."""
+        table = self._tables.get((n, p))
+        if table is None:
+            table = self._tables[(n, p)] = self._build(n, p)
+        return table
+
+    def _build(self, n: int, p: float) -> tuple[int, list[float]]:
+        if n <= 0 or p <= 0.0:
+            return 0, [1.0]
+        if p >= 1.0:
+            return n, [1.0]
+        mode = min(n, math.floor((n + 1) * p))
+        log_mode = (
+            math.lgamma(n + 1)
+            - math.lgamma(mode + 1)
+            - math.lgamma(n - mode + 1)
+            + mode * math.log(p)
+            + (n - mode) * math.log1p(-p)
+        )
+        peak = math.exp(log_mode)
+        cutoff = peak * self._RELATIVE_CUTOFF
+        odds = p / (1.0 - p)
+        above = [peak]  # P(mode), P(mode + 1), ...
+        k, probability = mode, peak
+        while k < n:
+            probability *= (n - k) / (k + 1) * odds
+            k += 1
+            if probability < cutoff:
+                break
+            above.append(probability)
+        below: list[float] = []  # P(mode - 1), P(mode - 2), ...
+        k, probability = mode, peak
+        while k > 0:
+            probability *= k / ((n - k + 1) * odds)
+            k -= 1
+            if probability < cutoff:
+                break
+            below.append(probability)
+        masses = [*reversed(below), *above]
+        total = math.fsum(masses)
+        cumulative = []
+        running = 0.0
+        for mass in masses:
+            running += mass / total
+            cumulative.append(running)
+        cumulative[-1] = 1.0
+        return mode - len(below), cumulative
+
+
+# resampling cells with more distinct values than this goes through aggregate.resampled_sums:
+# sequential binomials need a table for every count left after the first draws
+_TABLED_VALUES = 3
+
+
+def resampled_cell_sums(
+    items: Sequence[tuple[float, int]],
+    n_draws: int,
+    rng: random.Random,
+    binomials: BinomialTables | None = None,
+) -> list[float]:
+    """``n_draws`` sums of bootstrap resamples of a multiset given as (value, count) pairs,
+    most frequent first: how often each value is drawn is multinomial, drawn as a sequence
+    of binomials (aggregate.py does the same with a rejection sampler)."""
+    if len(items) > _TABLED_VALUES:
+        return resampled_sums(items, n_draws, rng)
+    size = sum(count for _value, count in items)
+    if len(items) == 1:
+        value, count = items[0]
+        return [value * count] * n_draws
+    tables = binomials or BinomialTables()
+    leading: list[tuple[float, float]] = []  # (value, P(value | not one of those before))
+    remaining = size
+    for value, count in items[:-1]:
+        leading.append((value, count / remaining))
+        remaining -= count
+    last_value = items[-1][0]
+    uniform, draw = rng.random, tables.draw
+    sums = []
+    for _ in range(n_draws):
+        left = size
+        total = 0.0
+        for value, probability in leading:
+            drawn = draw(uniform(), left, probability)
+            total += value * drawn
+            left -= drawn
+        sums.append(total + last_value * left)
+    return sums
+
+
+def sign_flipped_sums(
+    items: Sequence[tuple[float, int]],
+    n_draws: int,
+    rng: random.Random,
+    binomials: BinomialTables | None = None,
+) -> list[float]:
+    """``n_draws`` sums of the values (given as (value, count) pairs) with random signs.
+
+    The values sharing an absolute value ``v`` (``k`` of them) add up to
+    ``v * (2 * Binomial(k, 1/2) - k)``: one draw per distinct absolute value.
+    """
+    groups: Counter[float] = Counter()
+    for value, count in items:
+        if value != 0:
+            groups[abs(value)] += count
+    if not groups:
+        return [0.0] * n_draws
+    tables = binomials or BinomialTables()
+    # v * (2 * (first + i) - k) for the i-th entry of the table of Binomial(k, 1/2)
+    inverted = []
+    for value, count in groups.items():
+        first, cumulative = tables.table(count, 0.5)
+        inverted.append((2.0 * value, value * (2 * first - count), cumulative))
+    uniform, find = rng.random, bisect.bisect_right
+    if len(inverted) == 1:
+        ((scale, offset, cumulative),) = inverted
+        return [offset + scale * find(cumulative, uniform()) for _ in range(n_draws)]
+    return [
+        sum(offset + scale * find(cumulative, uniform()) for scale, offset, cumulative in inverted)
+        for _ in range(n_draws)
+    ]
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics (numpy's default method)."""
+    position = q * (len(ordered) - 1)
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+# --------------------------------------------------------------------------- compare-fail
+
+
+@dataclass(frozen=True)
+class CompareFailRule:
+    """How far a row may drop. ``unit`` is ``pp``, ``%`` (relative) or ``score``."""
+
+    text: str
+    table: str
+    name: str | None
+    unit: str
+    margin: float
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def target(self) -> str:
+        return "index" if self.table == "index" else f"{self.table}:{self.name}"
+
+    def allowed_drop(self, base: float) -> float:
+        """The largest drop, in score units, this rule lets through from ``base``."""
+        return self.margin * base if self.unit == "%" else self.margin
+
+
+@dataclass(frozen=True)
+class CompareFailVerdict:
+    rule: str
+    delta: float | None
+    ci95: list[float] | None
+    p_value: float | None
+    failed: bool
+    message: str
+
+
+_RULE_EXAMPLE = "e.g. 'index:2pp', 'task_type:instruction:5%' or 'tag:zh:0.03'"
+
+
+def parse_compare_fail(text: str) -> CompareFailRule:
+    """``TARGET:MARGIN``: TARGET is ``index`` or ``TABLE:NAME``; MARGIN is ``2pp``
+    (percentage points), ``5%`` (of the base value) or ``0.03`` (score units)."""
+    stripped = text.strip()
+
+    def bad(message: str) -> argparse.ArgumentTypeError:
+        return argparse.ArgumentTypeError(f"compare-fail rule {stripped!r}: {message}")
+
+    target, colon, margin_text = (part.strip() for part in stripped.rpartition(":"))
+    if not colon or not target:
+        raise bad(f"expected TARGET:MARGIN, {_RULE_EXAMPLE}")
+    if target == "index":
+        table, name = "index", None
+    else:
+        table, colon, name = (part.strip() for part in target.partition(":"))
+        if not colon or table not in ROW_TABLES:
+            kinds = ", ".join(f"{kind}:NAME" for kind in ROW_TABLES)
+            raise bad(f"unknown target {target!r}; expected index or {kinds}")
+        if not name:
+            raise bad(f"no name after '{table}:'")
+    if margin_text.endswith("pp"):
+        unit, number = "pp", margin_text[:-2]
+    elif margin_text.endswith("%"):
+        unit, number = "%", margin_text[:-1]
+    else:
+        unit, number = "score", margin_text
+    try:
+        margin = float(number.strip())
+    except ValueError:
+        raise bad(f"margin {margin_text!r} is not 2pp, 5% or 0.03") from None
+    if not math.isfinite(margin) or margin < 0:
+        raise bad(f"margin {margin_text!r} must be 0 or more")
+    if unit in ("pp", "%"):
+        margin /= 100.0
+    if unit != "%" and margin > 1.0:
+        hint = f"; did you mean {margin:g}pp?" if unit == "score" and margin <= 100 else ""
+        raise bad(f"an absolute margin is at most 1 (100pp){hint}")
+    return CompareFailRule(stripped, table, name, unit, margin)
+
+
+def check_compare_fail(
+    comparison: Mapping[str, Any],
+    rules: Iterable[CompareFailRule],
+    alpha: float | None = None,
+) -> list[CompareFailVerdict]:
+    """Each rule against a comparison document.
+
+    A rule fails only when its row dropped by more than the margin AND the change is
+    significant (p < alpha; ``alpha`` defaults to the comparison's). A rule whose row is
+    missing or has no paired samples fails too: it could not be checked. Without a p-value
+    (``n_boot=0``) the margin alone decides.
+    """
+    if alpha is None:
+        alpha = float(comparison.get("alpha", 0.05))
+    rows = comparison.get("rows") or []
+    return [_check_rule(rule, rows, alpha) for rule in rules]
+
+
+def _check_rule(
+    rule: CompareFailRule, rows: Sequence[Mapping[str, Any]], alpha: float
+) -> CompareFailVerdict:
+    row = next(
+        (
+            r
+            for r in rows
+            if r["table"] == rule.table and (rule.name is None or r["name"] == rule.name)
+        ),
+        None,
+    )
+    if row is None:
+        names = ", ".join(str(r["name"]) for r in rows if r["table"] == rule.table) or "none"
+        message = (
+            f"no {rule.table} named {rule.name!r} in the comparison "
+            f"({TABLE_PLURALS[rule.table]}: {names})"
+        )
+        return CompareFailVerdict(rule.text, None, None, None, True, message)
+    delta, base, ci95, p_value = row["delta"], row["base"], row["ci95"], row["p_value"]
+    if delta is None or base is None:
+        message = f"{rule.target} has no sample scored in both runs"
+        return CompareFailVerdict(rule.text, None, None, None, True, message)
+    drop = -delta
+    allowed = rule.allowed_drop(base)
+    exceeds = drop > allowed + 1e-12
+    significant = p_value is None or p_value < alpha
+    evidence = _evidence(rule, delta, ci95, p_value)
+    allowed_text = _fmt_margin(rule)
+    if drop > 0:
+        size = _fmt_change(rule, drop, base)
+        message = f"{rule.target} dropped {size} ({evidence})"
+    else:
+        message = f"{rule.target} rose {_fmt_change(rule, -drop, base)} ({evidence})"
+    if exceeds and significant:
+        message += f" > allowed {allowed_text}"
+    elif exceeds:
+        message += f" > allowed {allowed_text}, but not significant at alpha={alpha:g}"
+    else:
+        message += f", within allowed {allowed_text}"
+    return CompareFailVerdict(
+        rule.text, delta, list(ci95) if ci95 else None, p_value, exceeds and significant, message
+    )
+
+
+def _evidence(
+    rule: CompareFailRule, delta: float, ci95: Sequence[float] | None, p_value: float | None
+) -> str:
+    parts = []
+    if rule.unit == "%":
+        parts.append(f"{_signed_pp(delta)}")
+    if ci95:
+        if rule.unit == "score":
+            parts.append(f"95% CI {ci95[0]:+.3f} to {ci95[1]:+.3f}")
+        else:
+            parts.append(f"95% CI {ci95[0] * 100:+.1f} to {ci95[1] * 100:+.1f}pp")
+    if p_value is not None:
+        parts.append(f"p={format_p(p_value)}")
+    return ", ".join(parts) if parts else "no interval"
+
+
+def _fmt_change(rule: CompareFailRule, size: float, base: float) -> str:
+    if rule.unit == "score":
+        return f"{size:.3f}"
+    if rule.unit == "%":
+        return f"{size / base * 100:.1f}% of {base:.4f}" if base > 0 else f"{size * 100:.1f}pp"
+    return f"{size * 100:.1f}pp"
+
+
+def _fmt_margin(rule: CompareFailRule) -> str:
+    if rule.unit == "pp":
+        return f"{rule.margin * 100:g}pp"
+    if rule.unit == "%":
+        return f"{rule.margin * 100:g}%"
+    return f"{rule.margin:g}"
+
+
+def _signed_pp(delta: float) -> str:
+    return f"{delta * 100:+.1f}pp"
+
+
+def format_p(p_value: float) -> str:
+    """Two significant digits: 0.0005, 0.003, 0.047, 0.12, 1."""
+    return f"{p_value:.2g}"
+
+
+def failed_rules(verdicts: Iterable[CompareFailVerdict]) -> list[CompareFailVerdict]:
+    return [verdict for verdict in verdicts if verdict.failed]
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def format_comparison(comparison: Mapping[str, Any], *, max_flips: int = 20) -> list[str]:
+    """The run labels, the rows table (table, name, base, new, delta, 95% CI, p), flips."""
+    base, new = comparison["base"], comparison["new"]
+    alpha = float(comparison.get("alpha", 0.05))
+    lines = [
+        f"base: {_describe(base)}",
+        f"new:  {_describe(new)}",
+        f"paired samples: {comparison['paired_count']}"
+        + (
+            f"  only in base: {len(comparison['only_in_base'])}"
+            if comparison["only_in_base"]
+            else ""
+        )
+        + (f"  only in new: {len(comparison['only_in_new'])}" if comparison["only_in_new"] else ""),
+    ]
+    lines.extend(f"note: {note}" for note in comparison.get("notes") or ())
+    header = ["table", "name", "base", "new", "delta", "95% CI", "p"]
+    body = [
+        [
+            row["table"],
+            str(row["name"]),
+            _fmt(row["base"]),
+            _fmt(row["new"]),
+            "-" if row["delta"] is None else f"{row['delta']:+.4f}",
+            "-" if not row["ci95"] else f"[{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}]",
+            _fmt_p(row["p_value"], alpha),
+        ]
+        for row in comparison["rows"]
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def join(cells: list[str]) -> str:
+        left = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
+        right = [cell.rjust(widths[i + 2]) for i, cell in enumerate(cells[2:])]
+        return "  ".join([*left, *right]).rstrip()
+
+    lines.append("")
+    lines.append(join(header))
+    lines.append("-" * len(join(header)))
+    lines.extend(join(line) for line in body)
+    lines.append(f"* p < {alpha:g} (paired sign-flip test)")
+    for key, title in (
+        ("passed_to_missed", "passed -> missed"),
+        ("missed_to_passed", "missed -> passed"),
+    ):
+        ids = comparison["flips"][key]
+        if not ids:
+            continue
+        lines.append("")
+        lines.append(f"{title} ({len(ids)}):")
+        lines.extend(f"  {sample_id}" for sample_id in ids[:max_flips])
+        if len(ids) > max_flips:
+            lines.append(f"  ... {len(ids) - max_flips} more (see the comparison JSON)")
+    return lines
+
+
+def _describe(side: Mapping[str, Any]) -> str:
+    run = side.get("run") or {}
+    index = side.get("index") or {}
+    parts = [str(side.get("label"))]
+    if run.get("model"):
+        parts.append(f"model {run['model']}")
+    if run.get("started_at"):
+        parts.append(str(run["started_at"]))
+    if index.get("score") is not None:
+        parts.append(f"index {index['score']:.4f}")
+    return ", ".join(parts)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _fmt_p(p_value: float | None, alpha: float) -> str:
+    if p_value is None:
+        return "-"
+    return f"{format_p(p_value)}{' *' if p_value < alpha else '  '}"
