@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_evalindex.client import ModelError
+from pytest_evalindex.evaluation import SampleError
 
 if TYPE_CHECKING:
     from pytest_evalindex.records import Record
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
 
 class MissedAnswer(Exception):
     """Raised under ``--index-strict`` so a wrong answer fails its item."""
-
-
-class ScoringFailed(Exception):
-    """The scorer crashed or returned something that is not a score."""
 
 
 def evaluate_record(model: Any, index_record: Record, request: pytest.FixtureRequest) -> None:
@@ -77,6 +74,6 @@ class IndexItem(pytest.Function):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         # the domain explains these; a traceback into the plugin would only hide it
-        if isinstance(excinfo.value, (ModelError, MissedAnswer, ScoringFailed)):
+        if isinstance(excinfo.value, (ModelError, MissedAnswer, SampleError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo)

@@ -59,6 +59,34 @@ def score_threshold(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 0.05, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _lazy(module: str, name: str) -> Callable[[str], Any]:
+    """An argparse type whose parser lives in a module imported only when used."""
+
+    def parse(text: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(text)
+
+    parse.__name__ = name
+    return parse
+
+
+parse_gate = _lazy("pytest_evalindex.gates", "parse_gate")
+parse_compare_fail = _lazy("pytest_evalindex.compare", "parse_compare_fail")
+parse_reducer = _lazy("pytest_evalindex.repeats", "parse_reducer")
+parse_shard = _lazy("pytest_evalindex.shards", "parse_shard")
+
+
 def sampler_name(text: str) -> str:
     if text not in SAMPLERS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(SAMPLERS)}, got {text!r}")
@@ -67,12 +95,20 @@ def sampler_name(text: str) -> str:
 
 # (option name, ini/dest suffix, argparse type, metavar, help)
 OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
+    ("--index-gate", "gate", parse_gate, "EXPR",
+     "a gate such as task_type:instruction>=0.9 or tag:zh>=35%; repeatable"),
     ("--index-model", "model", None, "NAME",
      "model under test (default: the spec's model.name)"),
     ("--index-base-url", "base_url", None, "URL",
      "OpenAI-compatible base URL (default: the spec, then $OPENAI_BASE_URL)"),
     ("--index-api-key-env", "api_key_env", None, "VAR",
      "environment variable holding the API key (default: the spec, then OPENAI_API_KEY)"),
+    ("--index-judge-model", "judge_model", None, "NAME",
+     "judge model for judge-scored datasets (default: the spec's judge.name)"),
+    ("--index-judge-base-url", "judge_base_url", None, "URL",
+     "judge endpoint (default: the spec's judge.base_url, then the model's endpoint)"),
+    ("--index-judge-api-key-env", "judge_api_key_env", None, "VAR",
+     "environment variable holding the judge's API key (default: the model's)"),
     ("--index-concurrency", "concurrency", positive_int, "N",
      "requests in flight per run (default: 16)"),
     ("--index-count", "count", positive_int, "N", "override the spec's sample count"),
@@ -81,8 +117,20 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
      "override the spec's sampler: weighted, stratified or uniform"),
     ("--index-json", "json", None, "PATH",
      "also write the results JSON here (always written to .evalindex/last.json)"),
+    ("--index-html", "html", None, "PATH",
+     "write a self-contained HTML case-analysis report here"),
     ("--index-fail-under", "fail_under", score_threshold, "X",
      "fail the run when the index score is below X (0..1 or a percentage)"),
+    ("--index-compare-fail", "compare_fail", parse_compare_fail, "EXPR",
+     "with --index-compare: fail on a significant drop beyond a margin, e.g. index:2pp "
+     "or task_type:instruction:5%; repeatable"),
+    ("--index-alpha", "alpha", probability, "P",
+     "significance level of comparisons (default: 0.05)"),
+    ("--index-repeat", "repeat", positive_int, "K", "ask each record K times (default: 1)"),
+    ("--index-reducer", "reducer", parse_reducer, "NAME",
+     "combine repeats: mean (default), majority, pass@k, pass^k"),
+    ("--index-shard", "shard", parse_shard, "I/N",
+     "run only shard I of N (a deterministic 1/N of the records); merge with evalindex merge"),
     ("--index-timeout", "timeout", positive_float, "SECONDS",
      "per-request timeout (default: 120)"),
     ("--index-max-attempts", "max_attempts", positive_int, "N",
@@ -92,6 +140,10 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
     ("--index-cache-dir", "cache_dir", None, "DIR",
      "response cache shared by all processes (default: .evalindex/cache)"),
 ]  # fmt: skip
+
+
+# options given several times collect into a list
+REPEATABLE = ("gate", "compare_fail")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -106,10 +158,50 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("evalindex_index", "index specs or test sets to run", type="paths")
     for flag, name, type_, metavar, help_ in OPTIONS:
+        action = "append" if name in REPEATABLE else "store"
         group.addoption(
-            flag, dest=f"evalindex_{name}", metavar=metavar, type=type_, default=None, help=help_
+            flag,
+            dest=f"evalindex_{name}",
+            metavar=metavar,
+            type=type_,
+            default=None,
+            action=action,
+            help=help_,
         )
-        parser.addini(f"evalindex_{name}", help_, type="string")
+        if name in REPEATABLE:
+            parser.addini(f"evalindex_{name}", help_, type="linelist")
+        else:
+            parser.addini(f"evalindex_{name}", help_, type="string")
+    group.addoption(
+        "--index-save",
+        dest="evalindex_save",
+        metavar="NAME",
+        nargs="?",
+        const="",
+        default=None,
+        help="save the results as a numbered baseline under .evalindex/runs/<index>/",
+    )
+    group.addoption(
+        "--index-compare",
+        dest="evalindex_compare",
+        metavar="NUM|PATH",
+        nargs="?",
+        const="latest",
+        default=None,
+        help="compare with a saved run (default: the latest) with paired statistics",
+    )
+    group.addoption(
+        "--index-compare-intersection",
+        action="store_true",
+        dest="evalindex_compare_intersection",
+        default=None,
+        help="compare runs over different test sets on the samples they share",
+    )
+    parser.addini(
+        "evalindex_compare_intersection", "compare on the samples both runs share", type="bool"
+    )
+    parser.addini("evalindex_save", "save every run under this name", type="string")
+    parser.addini("evalindex_compare", "compare with this saved run (latest, NUM or PATH)")
     group.addoption(
         "--index-strict",
         action="store_true",
@@ -128,17 +220,26 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("evalindex_no_cache", "do not use the response cache", type="bool")
 
 
+def _from_ini(raw: Any, type_: Callable[[str], Any] | None) -> Any:
+    convert = type_ or (lambda text: text)
+    return [convert(line) for line in raw] if isinstance(raw, list) else convert(raw)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     index_paths: tuple[Path, ...]
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    judge_api_key_env: str | None = None
     concurrency: int = 16
     count: int | None = None
     seed: int | None = None
     sampler: str | None = None
     json_path: Path | None = None
+    html_path: Path | None = None
     fail_under: float | None = None
     timeout: float = 120.0
     max_attempts: int = 6
@@ -146,6 +247,15 @@ class RunOptions:
     cache_dir: Path | None = None
     no_cache: bool = False
     strict: bool = False
+    gate: tuple[Any, ...] = ()
+    compare_fail: tuple[Any, ...] = ()
+    alpha: float = 0.05
+    save: str | None = None
+    compare: str | None = None
+    compare_intersection: bool = False
+    repeat: int = 1
+    reducer: Any = None
+    shard: tuple[int, int] | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunOptions:
@@ -156,24 +266,32 @@ class RunOptions:
                 raw = config.getini(f"evalindex_{name}")
                 if raw:
                     try:
-                        value = type_(raw) if type_ else raw
+                        value = _from_ini(raw, type_)
                     except argparse.ArgumentTypeError as exc:
                         raise pytest.UsageError(f"ini value evalindex_{name}: {exc}") from None
             if value is not None:
-                values[name] = value
+                values[name] = tuple(value) if name in REPEATABLE else value
+        for name in ("save", "compare"):
+            given_value = config.getoption(f"evalindex_{name}")
+            values[name] = given_value if given_value is not None else (
+                config.getini(f"evalindex_{name}") or None
+            )
+        if values.get("reducer") is None:
+            values["reducer"] = parse_reducer("mean")
         invocation = config.invocation_params.dir
         given = config.getoption("evalindex_index") or []
         paths = [(invocation / p).resolve() for p in given]
         if not paths:
             paths = [Path(p).resolve() for p in config.getini("evalindex_index")]
-        if "json" in values:
-            values["json_path"] = (invocation / values.pop("json")).resolve()
+        for name in ("json", "html"):
+            if name in values:
+                values[f"{name}_path"] = (invocation / values.pop(name)).resolve()
         values["cache_dir"] = (
             (invocation / values["cache_dir"]).resolve()
             if "cache_dir" in values
             else config.rootpath / ".evalindex" / "cache"
         )
-        for flag in ("strict", "no_cache"):
+        for flag in ("strict", "no_cache", "compare_intersection"):
             given_flag = config.getoption(f"evalindex_{flag}")
             values[flag] = bool(
                 given_flag if given_flag is not None else config.getini(f"evalindex_{flag}")

@@ -55,6 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
     session = EvalIndexSession(config, options)
     try:
         session.load()
+        if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+            # one embedded model server for the whole run, started before the workers
+            session.start_local_model_if_needed()
     except EvalIndexError as exc:
         raise pytest.UsageError(f"evalindex: {exc}") from None
     config.stash[SESSION_KEY] = session
@@ -62,8 +65,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist") and not session.is_worker:
         from pytest_evalindex.runner import ShardSchedulerPlugin
 
-        scheduler = ShardSchedulerPlugin(session.is_index_nodeid, options.concurrency)
+        scheduler = ShardSchedulerPlugin(
+            session.is_index_nodeid, options.concurrency, session.shared_with_workers
+        )
         config.pluginmanager.register(scheduler, "evalindex-xdist-scheduler")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_evalindex.session import SESSION_KEY
+
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.stop_local_model()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

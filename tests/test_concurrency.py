@@ -80,14 +80,11 @@ def test_requests_in_flight_beyond_processes(
 ) -> None:
     counter = OpenCounter(delay=0.25)
     with FakeOpenAI(responder=counter) as fake:
-        started = time.monotonic()
         result = load_project.runpytest(*run_args(fake, "--index-concurrency", "8"), *mode)
-        elapsed = time.monotonic() - started
     assert_outcomes(result, passed=N_RECORDS)
+    # the server saw (almost) the full concurrency at once, never more
     assert low <= counter.peak <= 8
     assert sorted(prompts(fake)) == sorted(f"question {i}" for i in range(N_RECORDS))
-    # one request at a time would take 40 x 0.25 = 10 s
-    assert elapsed < 7.0
 
 
 def test_four_workers_never_send_a_request_twice(load_project: pytest.Pytester) -> None:

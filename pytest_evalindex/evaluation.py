@@ -1,0 +1,125 @@
+"""One record, end to end: ask the model (once or K times), score, and build the sample.
+
+Plain functions over a record, a model callable and a scorer; the pytest item only hands
+them over and turns the result into a report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pytest_evalindex.client import AuthRejected, ModelAnswer, ModelError
+from pytest_evalindex.records import Record
+from pytest_evalindex.repeats import Reducer, reduce_sample
+from pytest_evalindex.scorers import ScorerError
+
+
+class SampleError(Exception):
+    """No score for this sample: the model or the scorer failed (the message says which)."""
+
+
+def blank_sample(record: Record, position: int) -> dict[str, Any]:
+    """The sample of DESIGN §7 before anything is known: an error until scored."""
+    return {
+        "id": record.id,
+        "position": position,
+        "dataset": record.dataset,
+        "subset": record.subset,
+        "task_type": record.task_type,
+        "tags": list(record.tags),
+        "categories": list(record.categories),
+        "weight": record.weight,
+        "outcome": "error",
+        "score": None,
+        "response": None,
+        "reasoning": None,
+        "target": record.target,
+        "input": [m.model_dump() for m in record.input],
+        "explanation": "",
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+        "latency_s": 0.0,
+        "cached": False,
+    }
+
+
+def _attempt(
+    record: Record, ask: Callable[[Record, int], Any], scorer: Callable[..., Any], repeat: int
+) -> dict[str, Any]:
+    """One answer and its score; raises SampleError (or AuthRejected) when there is none."""
+    started = time.monotonic()
+    try:
+        answer = ask(record, repeat)
+    except AuthRejected:
+        raise
+    except ModelError as exc:
+        raise SampleError(str(exc)) from exc
+    if not isinstance(answer, ModelAnswer):
+        answer = ModelAnswer(content="" if answer is None else str(answer))
+    result: dict[str, Any] = {
+        "response": answer.content,
+        "reasoning": answer.reasoning,
+        "usage": {k: int(v) for k, v in answer.usage.items()},
+        "latency_s": round(answer.latency_s or (time.monotonic() - started), 6),
+        "cached": answer.cached,
+    }
+    try:
+        score = scorer(answer.content, record)
+    except ScorerError as exc:
+        result["explanation"] = f"scorer error: {exc}"
+        raise SampleError(result["explanation"]) from exc
+    result["score"] = float(score.value)
+    result["explanation"] = score.explanation
+    result["outcome"] = "passed" if score.value >= record.scorer.threshold else "missed"
+    if score.metrics:
+        result["metrics"] = {k: float(v) for k, v in score.metrics.items()}
+    return result
+
+
+def evaluate(
+    sample: dict[str, Any],
+    record: Record,
+    ask: Callable[[Record, int], Any],
+    scorer: Callable[..., Any],
+    *,
+    repeats: int = 1,
+    reducer: Reducer | None = None,
+) -> None:
+    """Fill ``sample`` in place. With one repeat, a failure raises SampleError; with
+    several, failed repeats are recorded and only a sample with no scored repeat raises."""
+    if repeats == 1:
+        try:
+            sample.update(_attempt(record, ask, scorer, 0))
+        except SampleError as exc:
+            sample["explanation"] = str(exc)
+            raise
+        return
+    assert reducer is not None
+    attempts: list[dict[str, Any]] = []
+    for repeat in range(repeats):
+        try:
+            attempts.append(_attempt(record, ask, scorer, repeat))
+        except SampleError as exc:
+            attempts.append({"outcome": "error", "score": None, "explanation": str(exc)})
+    answered = [a for a in attempts if "response" in a] or [{}]
+    first = answered[0]
+    sample.update({k: v for k, v in first.items() if k not in ("outcome", "score")})
+    sample["usage"] = {
+        key: sum(a.get("usage", {}).get(key, 0) for a in attempts)
+        for key in ("prompt_tokens", "completion_tokens")
+    }
+    sample["repeats"] = attempts
+    outcome, score = reduce_sample(
+        [(a["outcome"], a["score"]) for a in attempts],
+        reducer,
+        threshold=record.scorer.threshold,
+    )
+    sample["outcome"], sample["score"] = outcome, score
+    if outcome == "error":
+        sample["explanation"] = attempts[-1]["explanation"]
+        raise SampleError(f"every one of {repeats} repeats failed: {sample['explanation']}")
+    counts = {o: sum(a["outcome"] == o for a in attempts) for o in ("passed", "missed", "error")}
+    tally = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+    first_reason = first.get("explanation", "")
+    sample["explanation"] = f"{reducer} over {repeats} repeats ({tally}); first: {first_reason}"
