@@ -138,6 +138,8 @@ def allocate(
         basis_total = sum(basis, Fraction(0))
         for i in sorted(capped):
             share = count * basis[i] / basis_total
+            if share <= sizes[i]:
+                continue  # capped only by what others handed on, not short of its own share
             warnings.append(
                 f"{labels[i]}: only {sizes[i]} records for a share of {float(share):.1f}; "
                 f"the other {float(share - sizes[i]):.1f} go to the other datasets"
