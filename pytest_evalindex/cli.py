@@ -1,7 +1,8 @@
 """The ``evalindex`` command.
 
     evalindex flatten SPEC                  the normalised weights table of a spec
-    evalindex sample SPEC -o OUT.jsonl      freeze a test set
+    evalindex sample SPEC -o OUT.jsonl      freeze a test set (--format evalscope: as an
+                                            EvalScope collection file)
     evalindex compare BASE.json NEW.json    paired comparison; --fail EXPR exits 1 on a drop
     evalindex merge A.json B.json -o ALL.json   one results file from a sharded run
     evalindex gate RESULTS.json EXPR...     check gates; exits 1 when one fails
@@ -108,17 +109,25 @@ def _declare_sample(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", metavar="S", type=_int, help="sampling seed (default: spec)")
     parser.add_argument("--sampler", choices=SAMPLERS, help="allocation rule (default: spec)")
+    parser.add_argument(
+        "--format",
+        choices=("evalindex", "evalscope"),
+        default="evalindex",
+        help="file layout: this project's test set, or an EvalScope collection file that "
+        "EvalScope's data_collection benchmark runs (default: evalindex)",
+    )
 
 
 @command("sample", "freeze a test set sampled from a spec", _declare_sample)
 def run_sample(args: argparse.Namespace) -> int:
     from pytest_evalindex.sampling import sample_index
     from pytest_evalindex.spec import load_spec
-    from pytest_evalindex.testset import write_testset
+    from pytest_evalindex.testset import write_evalscope_collection, write_testset
 
     spec = load_spec(args.spec)
     result = sample_index(spec, count=args.count, seed=args.seed, sampler=args.sampler)
-    write_testset(args.output, result.records, result.header)
+    write = write_evalscope_collection if args.format == "evalscope" else write_testset
+    write(args.output, result.records, result.header)
     for warning in result.warnings:
         _warn(warning)
     datasets = len({record.dataset for record in result.records})

@@ -220,6 +220,20 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("evalindex_no_cache", "do not use the response cache", type="bool")
 
 
+def _index_file(path: Path) -> Path:
+    """A folder given as an index stands for its test set (``test.jsonl``, else its only
+    ``*.jsonl``), e.g. a folder holding an EvalScope collection file."""
+    if not path.is_dir():
+        return path
+    from pytest_evalindex.errors import EvalIndexError
+    from pytest_evalindex.sources import folder_data_file
+
+    try:
+        return Path(folder_data_file(str(path))).resolve()
+    except EvalIndexError as exc:
+        raise pytest.UsageError(f"evalindex: --index {path}: {exc.message}") from None
+
+
 def _from_ini(raw: Any, type_: Callable[[str], Any] | None) -> Any:
     convert = type_ or (lambda text: text)
     return [convert(line) for line in raw] if isinstance(raw, list) else convert(raw)
@@ -283,6 +297,7 @@ class RunOptions:
         paths = [(invocation / p).resolve() for p in given]
         if not paths:
             paths = [Path(p).resolve() for p in config.getini("evalindex_index")]
+        paths = [_index_file(p) for p in paths]
         for name in ("json", "html"):
             if name in values:
                 values[f"{name}_path"] = (invocation / values.pop(name)).resolve()

@@ -20,11 +20,24 @@ Added to the contract:
         Characters read at a time by the incremental ``.json`` reader.
     SUPPORTED_EXTENSIONS
         The formats understood, each also readable gzip-compressed with ``.gz`` appended.
+    folder_data_file(folder: str) -> str
+        The data file a folder source stands for (below).
 
 Formats by extension (case-insensitive): ``.jsonl``/``.ndjson`` (one object a line),
 ``.json`` (a list of objects, or an object holding that list under ``json_key``, default
 ``"data"``), ``.csv``/``.tsv`` (a header row, cells as strings) and ``.parquet`` (needs
 pyarrow). Text is UTF-8; a byte order mark is ignored.
+
+A folder stands for its ``test.jsonl``, else for its only ``*.jsonl`` file; any other
+content is an error naming the folder and what it holds. ``resolve_source`` returns that
+file's path (with ``must_exist=False`` too, when the folder exists), and ``iter_rows`` and
+``source_sha256`` accept the folder itself as well.
+
+Hub sources (:mod:`pytest_evalindex.hub`): ``hf://<owner>/<name>[/<config>][@<split>]``,
+``hf:///<folder written by save_to_disk>[@<split>]`` and
+``modelscope://<owner>/<name>[/<subset>][@<split>]``. ``resolve_source`` returns a hub id
+unchanged (parsed, not looked up) and a saved dataset as ``hf://<absolute path>[@<split>]``;
+``source_sha256`` of a hub source is the sha256 of the split's Arrow files.
 """
 
 from __future__ import annotations
@@ -47,10 +60,18 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.hub import (
+    HUB_SCHEMES,
+    SAVED_DATASET_MARKERS,
+    hub_sha256,
+    is_hub_source,
+    iter_hub_rows,
+    resolve_hub_source,
+)
 
 PKG_SCHEME = "pkg://"
-# remote hubs: accepted in a spec now, read in a later version
-REMOTE_SCHEMES = ("hf://", "modelscope://")
+REMOTE_SCHEMES = HUB_SCHEMES
+FOLDER_DEFAULT_FILE = "test.jsonl"
 SUPPORTED_EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
 
 JSON_CHUNK_SIZE = 1 << 16  # characters per read of the incremental .json reader
@@ -72,17 +93,19 @@ def resolve_source(
     line: int | None = None,
     must_exist: bool = True,
 ) -> str:
-    """Where ``source`` lives: an absolute path string, or the pkg:// / hf:// URI unchanged.
+    """Where ``source`` lives: an absolute path string, or the pkg:// / hub URI.
 
-    ``file``, ``field`` and ``line`` say where the source was written, for the error raised
-    when it cannot be found.
+    A folder resolves to the data file it stands for. ``file``, ``field`` and ``line`` say
+    where the source was written, for the error raised when it cannot be found.
     """
     if source.startswith(PKG_SCHEME):
         if must_exist:
             _packaged_file(source, file=file, field=field, line=line)
         return source
-    if source.startswith(REMOTE_SCHEMES):
-        return source
+    if is_hub_source(source):
+        return resolve_hub_source(
+            source, base_dir, file=file, field=field, line=line, must_exist=must_exist
+        )
     if _SCHEME.match(source):
         raise EvalIndexError(
             f"unsupported source {source!r}: write a file path (relative to the spec), "
@@ -96,17 +119,53 @@ def resolve_source(
         path = Path(base_dir).expanduser() / path
     # normpath, not resolve(): keep the user's own spelling of symlinked folders
     resolved = os.path.normpath(path.absolute())
-    if must_exist:
-        if os.path.isdir(resolved):
-            raise EvalIndexError(
-                f"source is a folder, not a data file: {resolved}",
-                file=file,
-                field=field,
-                line=line,
-            )
-        if not os.path.isfile(resolved):
-            raise EvalIndexError(f"source not found: {resolved}", file=file, field=field, line=line)
+    if os.path.isdir(resolved):
+        try:
+            return folder_data_file(resolved)
+        except EvalIndexError as exc:
+            if not must_exist:
+                return resolved
+            raise EvalIndexError(exc.message, file=file, field=field, line=line) from None
+    if must_exist and not os.path.isfile(resolved):
+        raise EvalIndexError(f"source not found: {resolved}", file=file, field=field, line=line)
     return resolved
+
+
+def folder_data_file(folder: str) -> str:
+    """The data file a folder source stands for: its test.jsonl, else its only .jsonl."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise EvalIndexError(
+            f"cannot list the source folder {folder}: {exc.strerror or exc}"
+        ) from None
+    if os.path.isfile(os.path.join(folder, FOLDER_DEFAULT_FILE)):
+        return os.path.join(folder, FOLDER_DEFAULT_FILE)
+    jsonl = [
+        name
+        for name in names
+        if name.lower().endswith(".jsonl") and os.path.isfile(os.path.join(folder, name))
+    ]
+    if len(jsonl) == 1:
+        return os.path.join(folder, jsonl[0])
+    if jsonl:
+        found = f"{len(jsonl)} .jsonl files ({_listing(jsonl)})"
+    elif names:
+        found = f"no .jsonl file; it holds {_listing(names)}"
+    else:
+        found = "nothing; it is empty"
+    hint = "name the file in `source:` or rename the one to read to test.jsonl"
+    if any(name in names for name in SAVED_DATASET_MARKERS):
+        hint = f"it looks like a dataset saved with save_to_disk: write hf://{folder}"
+    raise EvalIndexError(
+        f"source folder {folder} should hold {FOLDER_DEFAULT_FILE} or a single .jsonl file, "
+        f"but holds {found}; {hint}"
+    )
+
+
+def _listing(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def iter_rows(
@@ -116,7 +175,9 @@ def iter_rows(
 
     A bad format or a missing file is reported at once; a bad row when the stream reaches it.
     """
-    _reject_remote(source)
+    if is_hub_source(source):
+        return iter_hub_rows(source)
+    source = _file_of(source)
     fmt, compressed = _format_of(source)
     _check_readable(source)
     if fmt == ".parquet":
@@ -125,8 +186,13 @@ def iter_rows(
 
 
 def source_sha256(source: str) -> str:
-    """sha256 hex digest of the bytes as stored (the compressed bytes of a .gz file)."""
-    _reject_remote(source)
+    """sha256 hex digest of the bytes as stored (the compressed bytes of a .gz file).
+
+    For a hub source: of the split's Arrow files (see :mod:`pytest_evalindex.hub`).
+    """
+    if is_hub_source(source):
+        return hub_sha256(source)
+    source = _file_of(source)
     _check_readable(source)
     digest = hashlib.sha256()
     with _open_binary(source) as stream:
@@ -138,14 +204,11 @@ def source_sha256(source: str) -> str:
 # --- locating and opening ---------------------------------------------------------------
 
 
-def _reject_remote(source: str) -> None:
-    if source.startswith(REMOTE_SCHEMES):
-        scheme = source.split("://", 1)[0]
-        raise EvalIndexError(
-            f"reading {scheme}:// sources is not supported yet; download the file and point "
-            "`source:` at the local copy",
-            file=source,
-        )
+def _file_of(source: str) -> str:
+    """A folder's data file; any other source unchanged."""
+    if not source.startswith(PKG_SCHEME) and os.path.isdir(source):
+        return folder_data_file(source)
+    return source
 
 
 def _format_of(source: str) -> tuple[str, bool]:
@@ -225,8 +288,6 @@ def _packaged_file(
 def _check_readable(source: str) -> None:
     if source.startswith(PKG_SCHEME):
         _packaged_file(source, file=source)
-    elif os.path.isdir(source):
-        raise EvalIndexError("source is a folder, not a data file", file=source)
     elif not os.path.isfile(source):
         raise EvalIndexError(f"source not found: {os.path.abspath(source)}", file=source)
 

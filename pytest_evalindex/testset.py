@@ -5,27 +5,52 @@ Our format: the first line may be ``{"_evalindex": {...header...}}``; every othe
 model's field order), UTF-8, ``\\n`` line ends. Writing the same records twice gives
 byte-identical files.
 
-EvalScope collection files are read too: each line is a sampled entry with ``index``,
-``prompt``, ``tags``, ``categories`` (``task`` instead of ``task_type`` in old releases),
-``task_type``, ``weight``, ``dataset_name`` and ``subset_name``. The mapping:
+EvalScope collection files are read and written too. EvalScope's collection sampler writes
+one ``DatasetEntry`` a line: ``index`` (position in the file), ``prompt`` (a ``Sample`` dump
+without its empty fields: ``input``, ``choices``, ``target``, ``id``, ``metadata`` ...),
+``tags``, ``categories`` (the path of group names from the root, as ours), ``task_type``,
+``weight``, ``dataset_name`` and ``subset_name``; releases before 0.11 wrote ``task`` instead
+of ``task_type`` and had no ``categories``. Reading maps an entry onto a record:
 
-- ``id`` = ``"<dataset_name>/<index>"``; ``subset`` = ``subset_name``.
-- ``input``: from ``prompt``: ``input`` (text or chat messages, EvalScope ≥ 1.0),
-  ``messages``, ``data`` (list of prompts, older releases; with ``system_prompt``), or a
-  ``question``/``query``/``prompt`` text. With ``choices`` and a text input the question is
-  formatted as a lettered multiple-choice prompt, as EvalScope does at run time.
-- ``target``: ``prompt.target``, else ``answer``, else the same keys in ``raw_input``.
-  EvalScope benchmarks that compute their gold answer in code (from fields only that
-  benchmark knows) leave it empty; scorers that need a target then fail on those records.
+- ``id`` = ``"<dataset_name>/<index>"``; ``subset`` = ``subset_name``; ``task_type`` =
+  ``task_type`` or ``task``; empty strings become ``"default"``.
+- ``input``: from ``prompt``: ``input`` (chat messages, already formatted with the
+  benchmark's prompt template, EvalScope ≥ 1.0; or text), ``messages``, ``data`` (list of
+  prompts, older releases; with ``system_prompt``), or a ``question``/``query``/``prompt``
+  text. A message's content given as parts keeps its text parts. With ``choices`` and a
+  text input the question is formatted as a lettered multiple-choice prompt, as EvalScope
+  does at run time.
+- ``target``: ``prompt.target``, else ``answer``, else the same keys in ``raw_input``; an
+  empty target is None. EvalScope benchmarks that compute their gold answer in code (from
+  fields only that benchmark knows) leave it empty; scorers that need a target then fail on
+  those records.
 - ``choices`` = ``prompt.choices``; ``metadata`` = ``prompt.metadata`` (e.g. IFEval's
   instruction ids).
-- ``weight``: EvalScope ≥ 1.0 writes ``W_d / n_d`` on every entry, so the weights of a whole
-  file sum to 1; then a dataset's ``W_d`` is the sum of its entries' weights. Otherwise (older
-  releases wrote ``W_d`` itself) each entry's weight is taken as ``W_d``.
+- ``weight``: EvalScope ≥ 1.3 writes ``W_d / n_d`` on every entry (``n_d`` = the entries of
+  dataset ``d``), so a whole file's weights sum to at most 1; then a dataset's ``W_d`` is the
+  sum of its entries' weights (for a file cut short, that is the weight EvalScope's own
+  weighted average gives the dataset). Releases 0.11 to 1.2 wrote ``W_d`` itself on every
+  entry: a file whose weights sum to more than 1, or that uses ``task``, is read that way.
 - ``scorer``: the default scorer of the built-in adapter of that name when there is one;
   else ``choice`` when the entry has choices; else by dataset name from ``EVALSCOPE_SCORERS``;
   else ``exact_match``. Benchmarks graded in EvalScope by custom code (e.g. code execution
   details, judge rubrics) are only approximated by these scorers.
+
+:func:`write_evalscope_collection` writes records in the layout of EvalScope ≥ 1.3, so that
+EvalScope's ``data_collection`` benchmark can run a test set sampled here:
+
+- ``index`` = the record's position in the file; ``dataset_name`` = ``dataset``;
+  ``subset_name`` = ``subset``; ``tags``, ``categories``, ``task_type`` as they are.
+- ``prompt.input`` = the record's messages (``role``, ``content``); ``prompt.choices`` (only
+  when the record has choices); ``prompt.target`` (``""`` for none); ``prompt.metadata`` =
+  the record's metadata.
+- ``weight`` = ``W_d / n_d`` with ``n_d`` the records of that dataset in the file.
+- What the layout has no place for rides in ``prompt.metadata["_evalindex"]``: the record's
+  ``id``, its exact ``weight`` (``W_d``) and ``scorer``, and on the first entry the header.
+  Reading such a file takes them from there, so a test set survives the round trip; EvalScope
+  keeps the key as opaque metadata.
+
+No header line is written (EvalScope would read it as an entry).
 """
 
 from __future__ import annotations
@@ -79,11 +104,15 @@ def write_testset(
     path: str | Path, records: Iterable[Record], header: dict[str, Any] | None = None
 ) -> None:
     """Write ``records`` (and the header line when given) atomically to ``path``."""
-    path = Path(path)
     lines = []
     if header is not None:
         lines.append(json.dumps({HEADER_KEY: header}, ensure_ascii=False, sort_keys=False))
     lines.extend(_record_line(record) for record in records)
+    _write_lines(Path(path), lines)
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    """Write ``lines`` to ``path`` atomically: readers see the old file or the whole new one."""
     data = "".join(line + "\n" for line in lines).encode("utf-8")
     directory = path.parent
     try:
@@ -163,8 +192,11 @@ def read_testset(path: str | Path) -> tuple[dict[str, Any] | None, list[Record]]
                 f"not UTF-8 text ({exc.reason})", file=path, line=line_number + 1
             ) from None
     if evalscope:
-        records.extend(_from_evalscope(evalscope, path))
+        converted, carried_header = _from_evalscope(evalscope, path)
+        records.extend(converted)
         records.sort(key=lambda item: item[0])
+        if header is None:
+            header = carried_header
     seen: dict[str, int] = {}
     for line_number, record in records:
         if record.id in seen:
@@ -264,18 +296,39 @@ def _number(value: Any, path: Path, line: int, key: str) -> float:
     return float(value)
 
 
+def _carried(prompt: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    """What a file written by write_evalscope_collection carries in prompt.metadata."""
+    metadata = prompt.get("metadata")
+    carried = metadata.get(HEADER_KEY) if isinstance(metadata, dict) else None
+    if carried is None:
+        return {}
+    if not isinstance(carried, dict):
+        raise EvalIndexError(
+            "expected an object", file=path, line=line, field=f"prompt.metadata.{HEADER_KEY}"
+        )
+    return carried
+
+
+def _per_sample_weights(entries: list[tuple[int, dict[str, Any]]], weights: list[float]) -> bool:
+    """Whether the file stores W_d / n_d on every entry (EvalScope >= 1.3), not W_d."""
+    if any("task" in obj and "task_type" not in obj for _, obj in entries):
+        return False  # a release before 0.11
+    # W_d / n_d over the entries sums to the W_d of the datasets present: at most 1
+    return sum(weights) <= 1.0 + 1e-6
+
+
 def _from_evalscope(
     entries: list[tuple[int, dict[str, Any]]], path: Path
-) -> list[tuple[int, Record]]:
+) -> tuple[list[tuple[int, Record]], dict[str, Any] | None]:
     weights = [_number(obj.get("weight", 0.0), path, line, "weight") for line, obj in entries]
-    # EvalScope >= 1.0 stores W_d / n_d, so a whole file's weights sum to 1
-    per_sample = math.isclose(sum(weights), 1.0, rel_tol=1e-6)
+    per_sample = _per_sample_weights(entries, weights)
     dataset_weight: dict[str, float] = {}
     if per_sample:
         for (_, obj), weight in zip(entries, weights, strict=True):
             name = str(obj["dataset_name"])
             dataset_weight[name] = dataset_weight.get(name, 0.0) + weight
 
+    header: dict[str, Any] | None = None
     records = []
     for (line, obj), weight in zip(entries, weights, strict=True):
         prompt = obj["prompt"]
@@ -295,25 +348,80 @@ def _from_evalscope(
                 line=line,
                 field="prompt",
             )
+        carried = _carried(prompt, path, line)
+        if header is None and isinstance(carried.get("header"), dict):
+            header = carried["header"]
         choices = prompt.get("choices")
         choices = [str(c) for c in choices] if isinstance(choices, list) else None
         metadata = prompt.get("metadata")
+        metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        metadata.pop(HEADER_KEY, None)
         fields = {
-            "id": f"{dataset}/{obj.get('index', line)}",
+            "id": carried.get("id", f"{dataset}/{obj.get('index', line)}"),
             "dataset": dataset,
             "subset": str(obj.get("subset_name") or "default"),
             "task_type": str(obj.get("task_type") or obj.get("task") or "default"),
             "tags": obj.get("tags") or [],
             "categories": obj.get("categories") or [],
-            "weight": dataset_weight[dataset] if per_sample else weight,
+            "weight": carried.get("weight", dataset_weight[dataset] if per_sample else weight),
             "input": messages,
             "target": _evalscope_target(prompt),
             "choices": choices,
-            "scorer": _evalscope_scorer(dataset, bool(choices)),
-            "metadata": metadata if isinstance(metadata, dict) else {},
+            "scorer": carried.get("scorer") or _evalscope_scorer(dataset, bool(choices)),
+            "metadata": metadata,
         }
         try:
             records.append((line, Record.model_validate(fields)))
         except ValidationError as exc:
             raise _validation_error(exc, path, line) from None
-    return records
+    return records, header
+
+
+def evalscope_entries(
+    records: Iterable[Record], header: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The records as EvalScope collection entries (see the module docstring)."""
+    records = list(records)
+    per_dataset: dict[str, int] = {}
+    for record in records:
+        per_dataset[record.dataset] = per_dataset.get(record.dataset, 0) + 1
+    entries = []
+    for index, record in enumerate(records):
+        carried: dict[str, Any] = {
+            "id": record.id,
+            "weight": record.weight,
+            "scorer": record.scorer.model_dump(mode="json"),
+        }
+        if index == 0 and header is not None:
+            carried["header"] = header
+        prompt: dict[str, Any] = {
+            "input": [message.model_dump(mode="json") for message in record.input]
+        }
+        if record.choices is not None:
+            prompt["choices"] = list(record.choices)
+        prompt["target"] = "" if record.target is None else record.target
+        prompt["metadata"] = {**record.metadata, HEADER_KEY: carried}
+        entries.append(
+            {
+                "index": index,
+                "prompt": prompt,
+                "tags": list(record.tags),
+                "categories": list(record.categories),
+                "task_type": record.task_type,
+                "weight": record.weight / per_dataset[record.dataset],
+                "dataset_name": record.dataset,
+                "subset_name": record.subset,
+            }
+        )
+    return entries
+
+
+def write_evalscope_collection(
+    path: str | Path, records: Iterable[Record], header: dict[str, Any] | None = None
+) -> None:
+    """Write ``records`` atomically as an EvalScope collection file (one entry a line)."""
+    lines = [
+        json.dumps(entry, ensure_ascii=False, sort_keys=False)
+        for entry in evalscope_entries(records, header)
+    ]
+    _write_lines(Path(path), lines)

@@ -338,12 +338,9 @@ def test_resolve_rejects_folders_and_unknown_schemes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("uri", ["hf://datasets/openai/gsm8k", "modelscope://org/ds/x.jsonl"])
-def test_remote_hubs_resolve_unchanged_but_are_not_read_yet(tmp_path: Path, uri: str) -> None:
+def test_remote_hub_ids_resolve_unchanged(tmp_path: Path, uri: str) -> None:
+    # reading them is tested in test_hub.py
     assert resolve_source(uri, tmp_path) == uri
-    with pytest.raises(EvalIndexError, match="not supported yet"):
-        iter_rows(uri)
-    with pytest.raises(EvalIndexError, match="not supported yet"):
-        source_sha256(uri)
 
 
 # --- pkg:// ------------------------------------------------------------------------------

@@ -235,7 +235,7 @@ def test_evalscope_old_format(tmp_path: Path) -> None:
     gsm, qa, empty = records
     assert gsm.weight == 0.7 and qa.weight == 0.3  # weights sum to 1.3: each is W_d
     assert [(m.role, m.content) for m in gsm.input] == [("system", "Think."), ("user", "Q: 2+3?")]
-    assert gsm.target == "5" and gsm.scorer.name == "math" and gsm.task_type == "math"
+    assert gsm.target == "5" and gsm.scorer.name == "numeric" and gsm.task_type == "math"
     assert qa.target == "Bob" and qa.scorer.name == "exact_match" and qa.subset == "default"
     assert empty.target is None
 
