@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_evalindex.argtypes import any_int, non_negative_int
 from pytest_evalindex.errors import EvalIndexError
 
 EXIT_OK = 0
@@ -51,23 +52,6 @@ def command(name: str, help: str, declare: Declare) -> Callable[[Run], Run]:
         return run
 
     return register
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def _warn(message: str) -> None:
@@ -105,9 +89,9 @@ def _declare_sample(parser: argparse.ArgumentParser) -> None:
         help="where to write the test set",
     )
     parser.add_argument(
-        "--count", metavar="N", type=_non_negative_int, help="records to sample (default: spec)"
+        "--count", metavar="N", type=non_negative_int, help="records to sample (default: spec)"
     )
-    parser.add_argument("--seed", metavar="S", type=_int, help="sampling seed (default: spec)")
+    parser.add_argument("--seed", metavar="S", type=any_int, help="sampling seed (default: spec)")
     parser.add_argument("--sampler", choices=SAMPLERS, help="allocation rule (default: spec)")
     parser.add_argument(
         "--format",
@@ -231,11 +215,11 @@ def _declare_compare(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compare the samples both runs share instead of refusing different test sets",
     )
-    parser.add_argument("--seed", type=_int, default=0, help="resampling seed (default: 0)")
+    parser.add_argument("--seed", type=any_int, default=0, help="resampling seed (default: 0)")
     parser.add_argument(
         "--replicates",
         metavar="N",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=2000,
         help="bootstrap and sign-flip replicates (default: 2000)",
     )
@@ -245,7 +229,7 @@ def _declare_compare(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-flips",
         metavar="N",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=20,
         help="flipped sample ids to list per direction (default: 20)",
     )
@@ -321,7 +305,7 @@ def _declare_merge(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=_int,
+        type=any_int,
         default=0,
         help="bootstrap seed; the run's --index-seed to match a single run (default: 0)",
     )

@@ -7,7 +7,6 @@ Values are checked by argparse ``type=`` functions, so bad input is a usage erro
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,58 +14,14 @@ from typing import Any
 
 import pytest
 
-SAMPLERS = ("weighted", "stratified", "uniform")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
-
-
-def any_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def score_threshold(text: str) -> float:
-    """A score in [0, 1]; ``85%`` is accepted as 0.85."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a score like 0.75 or 75%, got {text!r}"
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text!r}")
-    return value
-
-
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number like 0.05, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
+from pytest_evalindex.argtypes import (
+    any_int,
+    positive_float,
+    positive_int,
+    probability,
+    sampler_name,
+    score_threshold,
+)
 
 
 def _lazy(module: str, name: str) -> Callable[[str], Any]:
@@ -85,12 +40,6 @@ parse_gate = _lazy("pytest_evalindex.gates", "parse_gate")
 parse_compare_fail = _lazy("pytest_evalindex.compare", "parse_compare_fail")
 parse_reducer = _lazy("pytest_evalindex.repeats", "parse_reducer")
 parse_shard = _lazy("pytest_evalindex.shards", "parse_shard")
-
-
-def sampler_name(text: str) -> str:
-    if text not in SAMPLERS:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(SAMPLERS)}, got {text!r}")
-    return text
 
 
 # (option name, ini/dest suffix, argparse type, metavar, help)

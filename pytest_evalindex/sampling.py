@@ -38,14 +38,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_evalindex.argtypes import SAMPLERS
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.records import Record
 
 if TYPE_CHECKING:
     from pytest_evalindex.benchmarks import Adapter
     from pytest_evalindex.spec import IndexSpec, Leaf
-
-SAMPLERS = ("weighted", "stratified", "uniform")
 
 RowReader = Callable[["Leaf"], Iterable[dict[str, Any]]]
 
