@@ -274,7 +274,8 @@ class EvalIndexSession:
             return "evalindex_local_base_url" in workerinput
         if settings["name"] == "local":
             return True
-        return not settings["base_url"] and is_available()
+        # only when nothing at all is configured: a named model is not ours to replace
+        return not settings["name"] and not settings["base_url"] and is_available()
 
     def local_base_url(self) -> str | None:
         workerinput = getattr(self.config, "workerinput", None)

@@ -100,11 +100,15 @@ def test_no_endpoint_and_no_extra_is_one_clear_message(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setattr(local_model, "missing_parts", lambda: ["llama-cpp-python[server]"])
+    # as on a machine without the extra: the run's own process sees the packages missing
+    pytester.makeconftest(
+        "import pytest_evalindex.local_model as local_model\n"
+        "local_model.missing_parts = lambda: ['llama-cpp-python[server]']\n"
+    )
     pytester.makefile(".yaml", spec="name: s\ndatasets:\n  - name: d\n    adapter: general_qa\n"
                       "    source: d.jsonl\n    fields: {input: q, target: a}\n")  # fmt: skip
     (pytester.path / "d.jsonl").write_text('{"q": "x", "a": "y"}\n{"q": "z", "a": "w"}\n')
-    result = pytester.runpytest("--index", "spec.yaml")
+    result = pytester.runpytest_subprocess("--index", "spec.yaml", "-p", "no:cacheprovider")
     assert result.ret != 0
     out = result.stdout.str()
     assert "pip install 'pytest-evalindex[local]'" in out

