@@ -44,8 +44,16 @@ def blank_sample(record: Record, position: int) -> dict[str, Any]:
     }
 
 
+# the score of an answer computed beside the requests (runner.ScoreAhead.take), or None
+Prescored = Callable[[Record, int, str], Any]
+
+
 def _attempt(
-    record: Record, ask: Callable[[Record, int], Any], scorer: Callable[..., Any], repeat: int
+    record: Record,
+    ask: Callable[[Record, int], Any],
+    scorer: Callable[..., Any],
+    repeat: int,
+    prescored: Prescored | None = None,
 ) -> dict[str, Any]:
     """One answer and its score; raises SampleError (or AuthRejected) when there is none."""
     started = time.monotonic()
@@ -65,7 +73,9 @@ def _attempt(
         "cached": answer.cached,
     }
     try:
-        score = scorer(answer.content, record)
+        score = prescored(record, repeat, answer.content) if prescored is not None else None
+        if score is None:
+            score = scorer(answer.content, record)
     except ScorerError as exc:
         result["explanation"] = f"scorer error: {exc}"
         raise SampleError(result["explanation"]) from exc
@@ -85,12 +95,14 @@ def evaluate(
     *,
     repeats: int = 1,
     reducer: Reducer | None = None,
+    prescored: Prescored | None = None,
 ) -> None:
     """Fill ``sample`` in place. With one repeat, a failure raises SampleError; with
-    several, failed repeats are recorded and only a sample with no scored repeat raises."""
+    several, failed repeats are recorded and only a sample with no scored repeat raises.
+    ``prescored`` gives scores already computed beside the requests, when there are."""
     if repeats == 1:
         try:
-            sample.update(_attempt(record, ask, scorer, 0))
+            sample.update(_attempt(record, ask, scorer, 0, prescored))
         except SampleError as exc:
             sample["explanation"] = str(exc)
             raise
@@ -99,7 +111,7 @@ def evaluate(
     attempts: list[dict[str, Any]] = []
     for repeat in range(repeats):
         try:
-            attempts.append(_attempt(record, ask, scorer, repeat))
+            attempts.append(_attempt(record, ask, scorer, repeat, prescored))
         except SampleError as exc:
             attempts.append({"outcome": "error", "score": None, "explanation": str(exc)})
     answered = [a for a in attempts if "response" in a] or [{}]

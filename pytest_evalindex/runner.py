@@ -10,10 +10,12 @@ moment it arrives, so a record's request is never sent twice, not even across a 
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -27,16 +29,88 @@ def per_process_concurrency(concurrency: int, workers: int) -> int:
     return max(1, math.ceil(concurrency / max(1, workers)))
 
 
+def lookahead_depth(concurrency: int, workers: int) -> int:
+    """How many items ahead of the running one a process hands requests to its pool:
+    twice what may be in flight (the pool caps that), so answers waiting to be scored
+    never leave the pool idle."""
+    return 2 * per_process_concurrency(concurrency, workers)
+
+
 def shard_size(n_items: int, workers: int, concurrency: int) -> int:
     """Items per shard: deep enough to keep a worker's share of requests in flight, small
     enough to leave about four shards a worker so the load stays balanced."""
-    depth = 2 * per_process_concurrency(concurrency, workers)
+    depth = lookahead_depth(concurrency, workers)
     return max(1, depth, math.ceil(n_items / (4 * max(1, workers))))
+
+
+# Built-in scorers whose heavy part runs outside this interpreter: math-verify in helper
+# processes, code in the sandbox, the judge on its endpoint. Started the moment an answer
+# arrives, in threads, they overlap with the requests, with each other and with the main
+# thread, and use the cores that xdist processes alone would leave idle. Other scorers run
+# in the item's own call: they are cheap, or pure Python that threads would not speed up.
+SCORE_AHEAD_SCORERS = frozenset({"math", "code", "judge"})
+
+
+def score_ahead_threads(workers: int) -> int:
+    """Scoring threads per process: its share of the cores (at least one). Each keeps one
+    math-verify helper or sandbox busy; more than the cores only adds processes to start
+    and switch between (measured on 2 cores with -n 2: two threads a process were slower
+    than one)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+class ScoreAhead:
+    """Scores answers as they arrive, in background threads; the item's call collects them.
+
+    ``scorer_for(record)`` gives the scorer to run ahead, or None to leave the record to its
+    item. A result is used only for the answer it was computed from; the item's call sees
+    the same Score, or the same ScorerError, that scoring in the call would have given.
+    """
+
+    def __init__(
+        self,
+        scorer_for: Callable[[Record], Callable[[str, Record], Any] | None],
+        *,
+        threads: int,
+    ) -> None:
+        self.scorer_for = scorer_for
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="evalindex-score")
+        self._scores: dict[tuple[str, int], tuple[str, Future[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, record: Record, repeat: int, answer: ModelAnswer) -> None:
+        scorer = self.scorer_for(record)
+        if scorer is None:
+            return
+        try:
+            future = self._pool.submit(scorer, answer.content, record)
+        except RuntimeError:  # shut down: the run is over
+            return
+        with self._lock:
+            self._scores[(record.id, repeat)] = (answer.content, future)
+
+    def take(self, record: Record, repeat: int, content: str) -> Any | None:
+        """The score computed ahead for this answer (raising what the scorer raised), or
+        None when there is none and the caller should score it itself."""
+        with self._lock:
+            entry = self._scores.pop((record.id, repeat), None)
+        if entry is None or entry[0] != content:
+            return None
+        try:
+            return entry[1].result()
+        except CancelledError:
+            return None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._scores.clear()
 
 
 class Requester:
     """Answers records through the model client, from the cache when it can, keeping up to
-    ``max_in_flight`` requests running in background threads."""
+    ``max_in_flight`` requests running in background threads (and, with ``score_ahead``,
+    starting to score each answer the moment it arrives)."""
 
     def __init__(
         self,
@@ -44,31 +118,40 @@ class Requester:
         *,
         cache: ResponseCache | None,
         max_in_flight: int,
+        score_ahead: ScoreAhead | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
+        self.score_ahead = score_ahead
         self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="evalindex-request")
         self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
         self._lock = threading.Lock()
 
-    def _key(self, record: Record, repeat: int) -> str:
+    def _key(self, messages: list[dict[str, Any]], repeat: int) -> str:
         return cache_key(
             base_url=self.client.base_url,
             model=self.client.model,
-            messages=[m.model_dump() for m in record.input],
+            messages=messages,
             generation=self.client.generation,
             repeat=repeat,
         )
 
     def _fetch(self, record: Record, repeat: int) -> ModelAnswer:
-        key = self._key(record, repeat)
-        if self.cache is not None:
-            stored = self.cache.get(key)
-            if stored is not None:
-                return ModelAnswer.from_dict(stored, cached=True)
-        answer = self.client.chat([m.model_dump() for m in record.input])
-        if self.cache is not None:
-            self.cache.put(key, answer.to_dict())
+        answer = self._ask(record, repeat)
+        if self.score_ahead is not None:
+            self.score_ahead.start(record, repeat, answer)
+        return answer
+
+    def _ask(self, record: Record, repeat: int) -> ModelAnswer:
+        messages = [m.model_dump() for m in record.input]
+        if self.cache is None:
+            return self.client.chat(messages)
+        key = self._key(messages, repeat)
+        stored = self.cache.get(key)
+        if stored is not None:
+            return ModelAnswer.from_dict(stored, cached=True)
+        answer = self.client.chat(messages)
+        self.cache.put(key, answer.to_dict())
         return answer
 
     def submit(self, record: Record, repeat: int = 0) -> None:
@@ -93,6 +176,8 @@ class Requester:
     def close(self) -> None:
         # answers already received are in the cache; queued requests are dropped
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.score_ahead is not None:
+            self.score_ahead.close()
         self.client.close()
         if self.cache is not None:
             self.cache.close()
@@ -164,6 +249,19 @@ def make_shard_scheduler(
     class ShardScheduling(LoadScopeScheduling):
         shard_of: dict[str, str]
 
+        def _reschedule(self, node: Any) -> None:
+            # xdist sends the next shard when two items are left; a worker that reads its
+            # queue (WorkerQueue) can look ahead into the next shard if it comes while a
+            # look-ahead's worth of items is still pending, so the pool never drains
+            super()._reschedule(node)
+            low_water = lookahead_depth(concurrency, len(self.nodes))
+            if (
+                not node.shutting_down
+                and self.workqueue
+                and self._pending_of(self.assigned_work[node]) <= low_water
+            ):
+                self._assign_work_unit(node)
+
         def schedule(self) -> None:
             if self.collection is None and self.collection_is_completed:
                 collection = list(next(iter(self.registered_collections.values())))
@@ -179,6 +277,48 @@ def make_shard_scheduler(
             return shard if shard is not None else super()._split_scope(nodeid)
 
     return ShardScheduling(config, log)
+
+
+class WorkerQueue:
+    """The items an xdist worker runs after the current one, read from xdist's queue.
+
+    xdist keeps a worker's pending items in ``WorkerInteractor.torun`` (a deque behind a
+    lock) and the next one in ``nextitem_index``. That is not public API, so ``find``
+    returns None when the attributes are not there (another xdist version), and the
+    look-ahead falls back to the shard plan. Not used with ``--dist worksteal``, where
+    another worker may take queued items away.
+    """
+
+    def __init__(self, interactor: Any, items: list[pytest.Item]) -> None:
+        self.interactor = interactor
+        self.items = items
+
+    @classmethod
+    def find(cls, config: pytest.Config, items: list[pytest.Item]) -> WorkerQueue | None:
+        for plugin in config.pluginmanager.get_plugins():
+            queue = getattr(plugin, "torun", None)
+            if (
+                type(plugin).__name__ == "WorkerInteractor"
+                and hasattr(plugin, "nextitem_index")
+                and callable(getattr(queue, "lock", None))
+            ):
+                return cls(plugin, items)
+        return None
+
+    def after_current(self, limit: int) -> list[pytest.Item] | None:
+        """Up to ``limit`` items, in the order this worker will run them; None when the
+        queue cannot be read."""
+        try:
+            with self.interactor.torun.lock() as queued:
+                indices = [self.interactor.nextitem_index, *itertools.islice(queued, limit)]
+        except (AttributeError, TypeError, RuntimeError):
+            return None
+        # the shutdown marker is not an int; bool is excluded for safety
+        return [
+            self.items[i]
+            for i in indices[:limit]
+            if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.items)
+        ]
 
 
 def plan_shards(nodeids: list[str], *, workers: int, concurrency: int) -> dict[str, str]:

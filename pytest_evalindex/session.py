@@ -30,7 +30,7 @@ from pytest_evalindex.verdicts import Verdicts
 
 if TYPE_CHECKING:
     from pytest_evalindex.local_model import LocalModelServer
-    from pytest_evalindex.runner import JudgeModel
+    from pytest_evalindex.runner import JudgeModel, ScoreAhead, WorkerQueue
 
 SESSION_KEY = pytest.StashKey["EvalIndexSession"]()
 
@@ -54,9 +54,12 @@ class LoadedIndex:
     records: list[Record]
     header: dict[str, Any] | None
     spec_sha256: str | None
-    testset_sha256: str
+    # every record of the test set, also those another shard runs: what the hash covers
+    all_records: list[Record] = field(default_factory=list)
     position: dict[str, int] = field(default_factory=dict)
     scorers: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # record id -> its scorer, so running an item needs no lookup by scorer settings
+    scorer_of: dict[str, Callable[..., Any]] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
     results: dict[str, Any] | None = None
     model_defaults: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +68,18 @@ class LoadedIndex:
     baseline: tuple[Path, dict[str, Any]] | None = None
     verdicts: Verdicts | None = None
     saved_to: Path | None = None
+    _testset_sha256: str | None = None
+
+    @property
+    def testset_sha256(self) -> str:
+        """The hash of the whole test set; computed when first asked for (only the process
+        that writes results needs it, and it costs a serialisation of every record)."""
+        if self._testset_sha256 is None:
+            canonical = "\n".join(
+                json.dumps(r.model_dump(mode="json"), sort_keys=True) for r in self.all_records
+            )
+            self._testset_sha256 = hashlib.sha256(canonical.encode()).hexdigest()
+        return self._testset_sha256
 
 
 def _sha256_file(path: Path) -> str:
@@ -116,29 +131,34 @@ def load_index(
         name = str((header or {}).get("spec") or path.stem)
     else:
         raise EvalIndexError("an index is a spec (.yaml/.yml) or a test set (.jsonl)", file=path)
-    canonical = "\n".join(json.dumps(r.model_dump(mode="json"), sort_keys=True) for r in records)
     # positions and the test-set hash describe the whole set, so shards can be merged
+    all_records = records
     position = {r.id: i for i, r in enumerate(records)}
     if options.shard is not None:
         from pytest_evalindex.shards import in_shard
 
         records = [r for r in records if in_shard(r.id, *options.shard)]
     from pytest_evalindex.gates import parse_gates
+
     loaded = LoadedIndex(
         path=path,
         name=name,
         records=records,
         header=header,
         spec_sha256=spec_sha,
-        testset_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+        all_records=all_records,
         position=position,
         gates=parse_gates(gate_texts, file=str(path)) + list(options.gate),
         model_defaults=model_defaults,
         strip_thinking=strip_thinking,
     )
     context = scorer_context(judge_defaults)
+    # the records of a leaf share one ScorerRef object: key it once, not once a record
+    key_of_ref: dict[int, str] = {}
     for record in records:
-        key = _scorer_key(record)
+        key = key_of_ref.get(id(record.scorer))
+        if key is None:
+            key = key_of_ref[id(record.scorer)] = _scorer_key(record)
         if key not in loaded.scorers:
             try:
                 loaded.scorers[key] = resolve_scorer(record.scorer, context=context)
@@ -146,7 +166,25 @@ def load_index(
                 if exc.file is None:
                     exc = EvalIndexError(exc.message, file=path, field=f"{record.dataset}: scorer")
                 raise exc from None
+        loaded.scorer_of[record.id] = loaded.scorers[key]
     return loaded
+
+
+def results_text(results: dict[str, Any]) -> str:
+    """The results document as JSON: indented, except that each sample takes one line.
+
+    One line a sample reads well in a diff or with grep, and the standard library writes
+    compact JSON in C but indented JSON in Python, ten times slower on 20,000 samples."""
+    parts = []
+    for key, value in results.items():
+        if key == "samples" and isinstance(value, list) and value:
+            lines = ",\n".join("  " + json.dumps(s, ensure_ascii=False) for s in value)
+            text = f"[\n{lines}\n ]"
+        else:
+            # nested lines move one level in; newlines inside strings are escaped
+            text = json.dumps(value, ensure_ascii=False, indent=1).replace("\n", "\n ")
+        parts.append(f" {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def describe_sample(record: Record, sample: dict[str, Any]) -> str:
@@ -177,6 +215,13 @@ class EvalIndexSession:
         self.stop_reason: str | None = None
         # node id -> the items this process runs after it, in order, for the look-ahead
         self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
+        # id of a run group -> how far into it requests have been handed to the model
+        self.prefetched_until: dict[int, int] = {}
+        # on an xdist worker: what xdist has queued for it, across shards
+        self.worker_queue: WorkerQueue | None = None
+        self.score_ahead_decided = False
+        # path as given -> its index; resolving a path is a system call, items are many
+        self._index_by_path: dict[Path | str, LoadedIndex | None] = {}
 
     # -- loading ------------------------------------------------------------------------
 
@@ -233,8 +278,13 @@ class EvalIndexSession:
         self.judge = JudgeModel(make_client, cache_dir)
         return {"judge_model": self.judge}
 
-    def index_for(self, path: Path) -> LoadedIndex | None:
-        return self.indexes.get(path.resolve())
+    def index_for(self, path: Path | str) -> LoadedIndex | None:
+        try:
+            return self._index_by_path[path]
+        except KeyError:
+            loaded = self.indexes.get(Path(path).resolve())
+            self._index_by_path[path] = loaded
+            return loaded
 
     def is_index_nodeid(self, nodeid: str) -> bool:
         path = (self.config.rootpath / nodeid.split("::", 1)[0]).resolve()
@@ -245,6 +295,16 @@ class EvalIndexSession:
     def model_settings(self) -> dict[str, Any]:
         """Model name, base URL and key variable: option, then spec, then environment;
         the embedded model when asked for or when nothing else is configured."""
+        settings = self.configured_settings()
+        if self.wants_local_model(settings):
+            from pytest_evalindex.local_model import LOCAL_MODEL_NAME
+
+            settings["name"] = LOCAL_MODEL_NAME
+            settings["base_url"] = self.local_base_url()
+        return settings
+
+    def configured_settings(self) -> dict[str, Any]:
+        """What the options, the specs and the environment say, before any default."""
         defaults: dict[str, Any] = {}
         for loaded in self.indexes.values():
             defaults = {**loaded.model_defaults, **defaults}
@@ -258,11 +318,6 @@ class EvalIndexSession:
             or "OPENAI_API_KEY",
             "generation": defaults.get("generation", {}),
         }
-        if self.wants_local_model(settings):
-            from pytest_evalindex.local_model import LOCAL_MODEL_NAME
-
-            settings["name"] = LOCAL_MODEL_NAME
-            settings["base_url"] = self.local_base_url()
         return settings
 
     def wants_local_model(self, settings: dict[str, Any]) -> bool:
@@ -284,12 +339,12 @@ class EvalIndexSession:
         return self.local_server.base_url if self.local_server else None
 
     def start_local_model_if_needed(self) -> None:
-        if self.local_server is None and not self.is_worker:
-            settings = self.model_settings()
-            if self.wants_local_model(settings):
-                from pytest_evalindex.local_model import LocalModelServer
+        if self.local_server is not None or self.is_worker:
+            return
+        if self.wants_local_model(self.configured_settings()):
+            from pytest_evalindex.local_model import LocalModelServer
 
-                self.local_server = LocalModelServer().start()
+            self.local_server = LocalModelServer().start()
 
     def stop_local_model(self) -> None:
         if self.local_server is not None:
@@ -346,6 +401,28 @@ class EvalIndexSession:
             self.model = DefaultModel(Requester(client, cache=cache, max_in_flight=in_flight))
         return self.model
 
+    def score_ahead(self) -> ScoreAhead | None:
+        """Scoring beside the requests for the records whose scorer does its heavy work
+        outside this interpreter (runner.SCORE_AHEAD_SCORERS); None when there are none."""
+        from pytest_evalindex.runner import (
+            SCORE_AHEAD_SCORERS,
+            ScoreAhead,
+            score_ahead_threads,
+        )
+        from pytest_evalindex.scorers import BoundScorer
+
+        # records are the items' own objects, alive all run: their identity is the key
+        ahead: dict[int, Callable[..., Any]] = {}
+        for loaded in self.indexes.values():
+            for record in loaded.records:
+                scorer = loaded.scorer_of.get(record.id)
+                if isinstance(scorer, BoundScorer) and scorer.name in SCORE_AHEAD_SCORERS:
+                    ahead[id(record)] = scorer
+        if not ahead:
+            return None
+        threads = score_ahead_threads(self.workers())
+        return ScoreAhead(lambda record: ahead.get(id(record)), threads=threads)
+
     def workers(self) -> int:
         workerinput = getattr(self.config, "workerinput", None)
         return int(workerinput["workercount"]) if workerinput else 1
@@ -388,13 +465,55 @@ class EvalIndexSession:
         for members in groups.values():
             for position, item in enumerate(members):
                 self.run_groups[item.nodeid] = (members, position)
+        if items and not self.config.option.collectonly:
+            self.warm_up_scorers()
+        if self.is_worker and dist != "worksteal":
+            from pytest_evalindex.runner import WorkerQueue
+
+            # the worker's own queue says what it runs next, also beyond the current shard
+            self.worker_queue = WorkerQueue.find(self.config, session.items)
+
+    def warm_up_scorers(self) -> None:
+        """Start what the scorers need before the first answer arrives: math-verify's
+        helper process takes about half a second to import SymPy."""
+        from pytest_evalindex.scorers import BoundScorer
+
+        for loaded in self.indexes.values():
+            for scorer in loaded.scorers.values():
+                # timeout_s null runs the check in the calling thread: no helper to start
+                if (
+                    isinstance(scorer, BoundScorer)
+                    and scorer.name == "math"
+                    and scorer.args.get("timeout_s", True)
+                ):
+                    from pytest_evalindex.scorers.math_scorer import warm_up
+
+                    warm_up()
+                    return
+
+    def lookahead_depth(self) -> int:
+        from pytest_evalindex.runner import lookahead_depth
+
+        return lookahead_depth(self.options.concurrency, self.workers())
 
     def upcoming(self, item: IndexItem) -> list[tuple[Record, int]]:
-        members, position = self.run_groups.get(item.nodeid, ([item], 0))
-        depth = self.process_concurrency()
+        """Requests to hand to the model before ``item`` runs: its own and those of the
+        items this process runs after it, up to the look-ahead depth, less those handed
+        over already (the model also drops duplicates; asking for an answer submits it)."""
         repeats = range(self.options.repeat)
-        ahead = members[position : position + depth + 1]
-        return [(i.record, repeat) for i in ahead for repeat in repeats]
+        if self.worker_queue is not None:
+            queued = self.worker_queue.after_current(self.lookahead_depth())
+            if queued is not None:
+                ahead = [item, *(i for i in queued if isinstance(i, IndexItem))]
+                return [(i.record, repeat) for i in ahead for repeat in repeats]
+        members, position = self.run_groups.get(item.nodeid, ([item], 0))
+        # items before the mark were handed over already, this one included
+        end = min(len(members), position + self.lookahead_depth() + 1)
+        start = max(position, self.prefetched_until.get(id(members), 0))
+        if start >= end:
+            return []
+        self.prefetched_until[id(members)] = end
+        return [(i.record, repeat) for i in members[start:end] for repeat in repeats]
 
     # -- running one item ---------------------------------------------------------------
 
@@ -405,11 +524,22 @@ class EvalIndexSession:
         __tracebackhide__ = True
         loaded = self.index_for(item.path)
         assert loaded is not None
+        scorer = loaded.scorer_of.get(record.id) or loaded.scorers[_scorer_key(record)]
         sample = blank_sample(record, loaded.position.get(record.id, -1))
         item.evalindex_sample = sample
+        prescored = None
         if isinstance(model, DefaultModel):
+            requester = model.requester
+            if not self.score_ahead_decided:
+                # only when the items use the plugin's model as it is: behind a user's
+                # wrapper an answer may change before it is scored, and a judge's
+                # verdict on an answer nobody uses would still be paid for
+                requester.score_ahead = self.score_ahead()
+                self.score_ahead_decided = True
             model.prefetch(self.upcoming(item))
             ask: Callable[[Record, int], Any] = model
+            if requester.score_ahead is not None:
+                prescored = requester.score_ahead.take
         else:
             # a user's model takes only the record; repeats simply ask it again
             def ask(record: Record, repeat: int) -> Any:
@@ -420,9 +550,10 @@ class EvalIndexSession:
                 sample,
                 record,
                 ask,
-                loaded.scorers[_scorer_key(record)],
+                scorer,
                 repeats=self.options.repeat,
                 reducer=self.options.reducer,
+                prescored=prescored,
             )
         except AuthRejected as exc:
             # every further call would fail the same way: stop after this item
@@ -467,7 +598,7 @@ class EvalIndexSession:
         data = getattr(report, "evalindex", None)
         if not data or self.is_worker:
             return
-        loaded = self.index_for(Path(data["index"]))
+        loaded = self.index_for(data["index"])
         if loaded is not None:
             loaded.samples.append(data["sample"])
 
@@ -570,10 +701,14 @@ class EvalIndexSession:
             targets.append((self.suffixed(last_dir / "last.json", loaded, finished), loaded))
             if self.options.json_path is not None:
                 targets.append((self.suffixed(self.options.json_path, loaded, finished), loaded))
+        texts: dict[int, str] = {}
         for path, loaded in targets:
+            assert loaded.results is not None
+            if id(loaded) not in texts:
+                texts[id(loaded)] = results_text(loaded.results)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(loaded.results, ensure_ascii=False, indent=1), "utf-8")
+            tmp.write_text(texts[id(loaded)], "utf-8")
             os.replace(tmp, path)
         if self.options.html_path is not None:
             from pytest_evalindex.report.html import write_html

@@ -29,14 +29,16 @@ Comparison, cheapest first:
   ``2+3x``, ``\\sqrt{2}/2`` and ``\\frac{\\sqrt{2}}{2}``, intervals, sets, equations.
 
 The cheap step only ever says "equal" where ``math_verify`` would too, so it changes the
-cost, never the result. A target written as text (``\\text{Evelyn}``) is compared as text,
-case-insensitively: SymPy would read a word as a product of symbols.
+cost, never the result (``shortcut=False`` skips it; the tests compare both ways).
+A target written as text (``\\text{Evelyn}``) is compared as text, case-insensitively:
+SymPy would read a word as a product of symbols.
 
 Bounding the symbolic check: math_verify's own timeout uses ``signal.alarm``, which only
 works in the main thread of the main interpreter, so its timeouts are switched off and the
 check runs instead in a small pool of worker processes (plain ``python -c`` children
 talking JSON lines over pipes, so no user script is re-imported; at most ``MAX_WORKERS``
-a process, started on first use, SymPy imported before the first call). A call that
+a process, SymPy imported before the first call; the scorer's first call in a process
+starts one in the background, while the answers settled cheaply go on). A call that
 takes longer than ``timeout_s`` (default 5 s) kills its worker, scores 0 and says so in
 the explanation; the next call starts a fresh worker. This works from any thread and
 under pytest-xdist.
@@ -66,6 +68,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -457,10 +460,28 @@ class WorkerPool:
         self.function = function
         self.preload = preload
         self.startup_timeout_s = startup_timeout_s
+        self.max_workers = max_workers
         self._slots = threading.BoundedSemaphore(max_workers)
         self._idle: list[_Worker] = []
+        self._starting: Future[_Worker] | None = None  # a worker started ahead of need
         self._lock = threading.Lock()
         self._closed = False
+
+    def prestart(self) -> None:
+        """Start one worker in the background unless one is idle or already starting, so
+        the first call does not wait for its imports (SymPy takes about a second)."""
+        with self._lock:
+            if self._closed or self._idle or self._starting is not None:
+                return
+            starting = self._starting = Future()
+
+        def start() -> None:
+            try:
+                starting.set_result(_Worker(self.function, self.preload, self.startup_timeout_s))
+            except BaseException as exc:  # handed to the call that takes this worker
+                starting.set_exception(exc)
+
+        threading.Thread(target=start, name="evalindex-math-worker-start", daemon=True).start()
 
     def call(self, args: tuple[Any, ...], timeout_s: float) -> Any:
         """``function(*args)`` in a worker; None when it took longer than ``timeout_s``.
@@ -492,11 +513,14 @@ class WorkerPool:
                 raise ScorerError("the math worker pool is closed")
             if self._idle:
                 return self._idle.pop()
+            starting, self._starting = self._starting, None
+        if starting is not None:
+            return starting.result()  # the one starting in the background: it is nearer
         return _Worker(self.function, self.preload, self.startup_timeout_s)
 
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
-            if not self._closed:
+            if not self._closed and len(self._idle) < self.max_workers:
                 self._idle.append(worker)
                 return
         worker.stop()
@@ -511,6 +535,10 @@ class WorkerPool:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            starting, self._starting = self._starting, None
+        if starting is not None:
+            with contextlib.suppress(Exception):
+                idle.append(starting.result())
         for worker in idle:
             worker.stop()
 
@@ -533,12 +561,35 @@ def _pool() -> WorkerPool:
 # --------------------------------------------------------------------------- the scorer
 
 
+_warmed_up = False
+
+
+def warm_up() -> None:
+    """Start a worker in the background, once per process, so the first symbolic check
+    finds SymPy imported; the answers settled cheaply meanwhile pay nothing. The plugin
+    calls it when a process has math records to run, and the scorer's first call does
+    too. (The price, when every answer of a process turns out cheap: one idle worker,
+    about half a CPU second.)"""
+    global _warmed_up
+    with _pool_lock:
+        if _warmed_up:
+            return
+        _warmed_up = True
+    if math_verify_available():
+        # a stand-in pool (tests replace _pool) need not know how to start ahead
+        prestart = getattr(_pool(), "prestart", None)
+        if prestart is not None:
+            prestart()
+
+
 def math_answer(
     response: str, record: Record, *, timeout_s: float | None = DEFAULT_TIMEOUT_S
 ) -> Score:
     """1 when the response's final answer is mathematically equal to a target."""
     if timeout_s is not None and (isinstance(timeout_s, bool) or not timeout_s >= 0):
         raise ScorerError(f"args.timeout_s must be seconds (0 or more) or null, got {timeout_s!r}")
+    if timeout_s and not _warmed_up:
+        warm_up()
     golds = [target_answer(target) for target in target_list(record, "math")]
     if not any(golds):
         raise ScorerError(f"record {record.id!r} has an empty target")

@@ -1,0 +1,480 @@
+"""Scoring never holds up the requests: cheap paths first, heavy scorers beside the requests.
+
+The answer-level equivalence of the cheap math comparison and math-verify is covered pair by
+pair in test_math_scorer.py (``test_cheap_path_changes_cost_not_result``); here it is
+checked on whole responses, and by counting what reaches the symbolic check.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import assert_outcomes
+
+from pytest_evalindex import runner
+from pytest_evalindex.client import ModelAnswer
+from pytest_evalindex.evaluation import blank_sample, evaluate
+from pytest_evalindex.records import Message, Record, ScorerRef
+from pytest_evalindex.runner import ScoreAhead, WorkerQueue, lookahead_depth, shard_size
+from pytest_evalindex.scorers import Score, ScorerError, math_scorer, resolve_scorer
+from pytest_evalindex.session import results_text
+from pytest_evalindex.testing import FakeOpenAI
+
+pytest_plugins = ["pytester"]
+
+
+def math_record(target: str, record_id: str = "gsm8k/1") -> Record:
+    return Record(
+        id=record_id,
+        dataset="gsm8k",
+        input=[Message(role="user", content="How many?")],
+        target=target,
+        scorer=ScorerRef(name="math"),
+    )
+
+
+class CountingPool:
+    """Stands in for the math-verify worker pool: the same verdicts, in this process,
+    counting the symbolic checks asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def call(self, args: tuple[str, str], timeout_s: float) -> bool:
+        self.calls.append(args)
+        return math_scorer.verify_in_process(*args)
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> CountingPool:
+    counting = CountingPool()
+    monkeypatch.setattr(math_scorer, "_pool", lambda: counting)
+    return counting
+
+
+# --------------------------------------------------------------------------- cheap paths
+
+
+@pytest.mark.parametrize(
+    ("response", "target"),
+    [
+        ("72", "72"),
+        ("So the answer is $\\boxed{72}$.", "72"),
+        ("ANSWER: 1,000", "1000"),
+        ("The answer is $1{,}000$.", "1000"),
+        ("\\boxed{1000}", "Natalia sold 48/2 = 24 clips.\n#### 1,000"),
+        ("\\boxed{0.5}", "\\frac{1}{2}"),
+        ("\\boxed{\\dfrac{14}{3}}", "\\frac{14}{3}"),
+        ("\\boxed{\\frac{144}{2}}", "72"),
+        ("\\boxed{72.00}", "72"),
+        ("The answer is $x = 5$.", "5"),
+        ("\\boxed{30^\\circ}", "30"),
+    ],
+)
+def test_an_answer_settled_by_normalisation_runs_no_symbolic_check(
+    pool: CountingPool, response: str, target: str
+) -> None:
+    score = math_scorer.math_answer(response, math_record(target))
+    assert score.value == 1.0, score.explanation
+    assert pool.calls == []
+
+
+@pytest.mark.parametrize(
+    ("response", "target", "value"),
+    [
+        ("\\boxed{2+3x}", "3x+2", 1.0),
+        ("\\boxed{24 \\cdot 3}", "72", 1.0),
+        ("\\boxed{\\sqrt{5184}}", "72", 1.0),
+        ("ANSWER: 73", "72", 0.0),
+    ],
+)
+def test_an_answer_that_differs_on_the_surface_gets_one_symbolic_check(
+    pool: CountingPool, response: str, target: str, value: float
+) -> None:
+    score = math_scorer.math_answer(response, math_record(target))
+    assert score.value == value, score.explanation
+    assert len(pool.calls) == 1
+
+
+# whole responses, as models write them, and targets in the layouts of the benchmarks
+RESPONSES = [
+    ("She has 3 + 4 = 7 apples.\nANSWER: 7", "#### 7"),
+    ("... so $\\boxed{1{,}250}$ dollars.", "1250"),
+    ("The answer is \\$18.90.", "18.90"),
+    ("Total: 5 \\text{ cm}", "5"),
+    ("We get \\boxed{\\frac{3}{4}}", "0.75"),
+    ("We get \\boxed{0.333}", "\\frac{1}{3}"),
+    ("Therefore \\boxed{\\frac{\\sqrt{2}}{2}}", "\\frac{1}{\\sqrt{2}}"),
+    ("\\boxed{(x+1)^2}", "x^2+2x+1"),
+    ("\\boxed{[1, 2)}", "[1,2)"),
+    ("\\boxed{(1,2)}", "(2,1)"),
+    ("ANSWER: 72", "73"),
+    ("I am not sure.", "4"),
+    ("\\boxed{\\text{Evelyn}}", "\\text{Evelyn}"),
+    ("\\boxed{-5}", "5"),
+    ("\\boxed{12 \\times 6}", "72"),
+]
+
+
+def test_scores_are_identical_to_always_running_the_full_check(
+    pool: CountingPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def scores() -> list[float]:
+        return [
+            math_scorer.math_answer(response, math_record(target)).value
+            for response, target in RESPONSES
+        ]
+
+    cheap_first = scores()
+    checks_with_shortcut = len(pool.calls)
+    full_check = functools.partial(math_scorer.answers_match, shortcut=False)
+    monkeypatch.setattr(math_scorer, "answers_match", full_check)
+    always_full = scores()
+    assert cheap_first == always_full
+    assert sum(cheap_first) == 10  # the set holds both verdicts, so the check can fail
+    # the cheap path spared some symbolic checks, and not all of them
+    assert 0 < checks_with_shortcut < len(pool.calls) - checks_with_shortcut
+
+
+# --------------------------------------------------------------------------- worker pool
+
+
+def test_a_prestarted_worker_serves_the_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[object] = []
+
+    class CountedWorker(math_scorer._Worker):
+        def __init__(self, *args: Any) -> None:
+            started.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(math_scorer, "_Worker", CountedWorker)
+    pool = math_scorer.WorkerPool("math:sqrt", max_workers=2)
+    try:
+        pool.prestart()
+        pool.prestart()  # one is starting already: nothing more
+        assert pool.call((49,), 60) == 7.0
+        assert pool.call((64,), 60) == 8.0
+        assert len(started) == 1
+        assert pool.idle_workers == 1
+    finally:
+        pool.close()
+    assert pool.idle_workers == 0
+
+
+def test_closing_a_pool_stops_the_worker_it_is_starting() -> None:
+    pool = math_scorer.WorkerPool("math:sqrt", max_workers=1)
+    pool.prestart()
+    pool.close()
+    with pytest.raises(ScorerError, match="closed"):
+        pool.call((4,), 10)
+
+
+# --------------------------------------------------------------------------- scoring ahead
+
+
+def scored_in_thread(response: str, record: Record) -> Score:
+    if response == "boom":
+        raise ScorerError("cannot score boom")
+    return Score(float(response == record.target), threading.current_thread().name)
+
+
+def test_score_ahead_hands_over_the_score_of_the_same_answer() -> None:
+    record = math_record("72")
+    ahead = ScoreAhead(lambda r: scored_in_thread, threads=1)
+    try:
+        ahead.start(record, 0, ModelAnswer(content="72"))
+        ahead.start(record, 1, ModelAnswer(content="70"))
+        score = ahead.take(record, 0, "72")
+        assert score is not None
+        assert score.value == 1.0
+        assert score.explanation.startswith("evalindex-score")
+        assert ahead.take(record, 0, "72") is None  # taken once
+        assert ahead.take(record, 1, "something else") is None  # not this answer's score
+    finally:
+        ahead.close()
+
+
+def test_score_ahead_raises_what_the_scorer_raised() -> None:
+    record = math_record("72")
+    ahead = ScoreAhead(lambda r: scored_in_thread, threads=1)
+    try:
+        ahead.start(record, 0, ModelAnswer(content="boom"))
+        with pytest.raises(ScorerError, match="cannot score boom"):
+            ahead.take(record, 0, "boom")
+    finally:
+        ahead.close()
+
+
+def test_score_ahead_leaves_other_records_to_their_items() -> None:
+    record = math_record("72")
+    ahead = ScoreAhead(lambda r: None, threads=1)
+    try:
+        ahead.start(record, 0, ModelAnswer(content="72"))
+        assert ahead.take(record, 0, "72") is None
+    finally:
+        ahead.close()
+
+
+def test_a_sample_scored_ahead_equals_one_scored_in_the_call() -> None:
+    scorer = resolve_scorer(ScorerRef(name="math"))
+    record = math_record("\\frac{1}{2}")
+    answer = ModelAnswer(
+        content="Hence $\\boxed{0.5}$.", usage={"completion_tokens": 3}, latency_s=0.5
+    )
+    ahead = ScoreAhead(lambda r: scorer, threads=1)
+    try:
+        ahead.start(record, 0, answer)
+        in_call, beside = blank_sample(record, 0), blank_sample(record, 0)
+        evaluate(in_call, record, lambda r, i: answer, scorer)
+        evaluate(beside, record, lambda r, i: answer, scorer, prescored=ahead.take)
+    finally:
+        ahead.close()
+    assert in_call == beside
+    assert beside["outcome"] == "passed"
+
+
+# --------------------------------------------------------------------------- end to end
+
+MATH_SPEC = """
+name: math_index
+count: 24
+datasets:
+  - name: sums
+    task_type: math
+    adapter: general_qa
+    source: sums.jsonl
+    fields: {input: q, target: a}
+    scorer: math
+"""
+
+
+def math_reply(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+    """Right in forms that need math-verify, the cheap path, or neither (every fifth)."""
+    n = int(messages[-1]["content"].split()[-1].rstrip("?"))
+    if n % 5 == 0:
+        return f"\\boxed{{{n} + 1}}"
+    return f"\\boxed{{{n} \\cdot 2 / 2}}" if n % 2 else f"ANSWER: {n}"
+
+
+@pytest.fixture
+def math_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".yaml", spec=MATH_SPEC)
+    rows = [json.dumps({"q": f"What is {n}?", "a": str(n)}) for n in range(24)]
+    (pytester.path / "sums.jsonl").write_text("\n".join(rows) + "\n")
+    return pytester
+
+
+@pytest.fixture
+def scoring_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The names of the threads the math scorer runs in, during in-process runs."""
+    names: list[str] = []
+    original = math_scorer.math_answer
+
+    @functools.wraps(original)
+    def recording(response: str, record: Record, **args: Any) -> Score:
+        names.append(threading.current_thread().name)
+        return original(response, record, **args)
+
+    monkeypatch.setattr(math_scorer, "math_answer", recording)
+    yield names
+
+
+def math_run(project: pytest.Pytester, server: FakeOpenAI, out: str) -> dict[str, Any]:
+    result = project.runpytest(
+        "--index", "spec.yaml", "--index-base-url", server.base_url, "--index-model", "m",
+        "--index-no-cache", "--index-concurrency", "8", "--index-json", out,
+    )  # fmt: skip
+    assert_outcomes(result, passed=19, missed=5)
+    results: dict[str, Any] = json.loads((project.path / out).read_text())
+    return results
+
+
+def outcomes(results: dict[str, Any]) -> list[tuple[str, str, float, str]]:
+    return [(s["id"], s["outcome"], s["score"], s["explanation"]) for s in results["samples"]]
+
+
+def test_math_is_scored_beside_the_requests_with_the_same_results(
+    math_project: pytest.Pytester,
+    scoring_threads: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with FakeOpenAI(responder=math_reply, latency=0.02) as server:
+        ahead = math_run(math_project, server, "ahead.json")
+        threads_ahead = list(scoring_threads)
+        scoring_threads.clear()
+        monkeypatch.setattr(runner, "SCORE_AHEAD_SCORERS", frozenset())
+        in_call = math_run(math_project, server, "in_call.json")
+    assert outcomes(ahead) == outcomes(in_call)
+    assert {e for *_, e in outcomes(ahead) if "math-verify" in e}  # the check did run
+    assert len(threads_ahead) == 24
+    assert all(name.startswith("evalindex-score") for name in threads_ahead)
+    assert set(scoring_threads) == {"MainThread"}
+
+
+def test_behind_a_users_model_wrapper_answers_are_scored_in_the_call(
+    math_project: pytest.Pytester, scoring_threads: list[str]
+) -> None:
+    math_project.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def model(model):
+            def ask(record):
+                answer = model(record)
+                answer.content = answer.content.replace("ANSWER: 4", "ANSWER: 5")
+                return answer
+            return ask
+        """
+    )
+    with FakeOpenAI(responder=math_reply) as server:
+        result = math_project.runpytest(
+            "--index", "spec.yaml", "--index-base-url", server.base_url, "--index-model",
+            "m", "--index-no-cache", "--index-json", "out.json",
+        )  # fmt: skip
+    assert_outcomes(result, passed=18, missed=6)  # the wrapper's change was scored
+    assert set(scoring_threads) == {"MainThread"}
+
+
+SLOW_SPEC = """
+name: slow_scoring
+count: 32
+datasets:
+  - name: echo
+    adapter: general_qa
+    source: rows.jsonl
+    fields: {input: q, target: a}
+    scorer: {name: "slow_scorer:score"}
+"""
+
+
+class InFlight:
+    """A responder that records how many requests are open at the moment each arrives."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.open = 0
+        self.seen: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+        with self.lock:
+            self.open += 1
+            self.seen.append(self.open)
+        try:
+            time.sleep(self.delay)
+            return "ok"
+        finally:
+            with self.lock:
+                self.open -= 1
+
+
+def test_requests_stay_in_flight_while_the_main_thread_scores(
+    pytester: pytest.Pytester, run_mode: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makefile(".yaml", slow=SLOW_SPEC)
+    pytester.makepyfile(
+        slow_scorer="""
+        import time
+
+        def score(response, record):
+            time.sleep(0.03)  # CPU-heavy scoring in the item's own call
+            return response == record.target
+        """
+    )
+    # a subprocess run, so the custom scorer imports there and on its xdist workers
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    rows = [json.dumps({"q": f"case {i}", "a": "ok"}) for i in range(32)]
+    (pytester.path / "rows.jsonl").write_text("\n".join(rows) + "\n")
+    responder = InFlight(delay=0.2)
+    with FakeOpenAI(responder=responder) as server:
+        result = pytester.runpytest_subprocess(
+            "--index", "slow.yaml", "--index-base-url", server.base_url, "--index-model", "m",
+            "--index-no-cache", "--index-concurrency", "8", *run_mode,
+        )  # fmt: skip
+    assert_outcomes(result, passed=32)
+    # while items were being scored, later requests kept arriving with others still open:
+    # the pool ran full, not one request per scored item
+    assert max(responder.seen) >= 7
+    assert sorted(responder.seen)[len(responder.seen) // 2] >= 4
+
+
+# --------------------------------------------------------------------------- look-ahead
+
+
+class FakeQueue:
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def lock(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext(self.items)
+
+
+class FakeInteractor:
+    """The two attributes of xdist's WorkerInteractor that WorkerQueue reads."""
+
+    def __init__(self, next_index: Any, queued: list[Any]) -> None:
+        self.nextitem_index = next_index
+        self.torun = FakeQueue(queued)
+
+
+def test_worker_queue_reads_what_the_worker_runs_next() -> None:
+    items: list[Any] = [f"item{i}" for i in range(10)]
+    shutdown = object()  # xdist's marker is not an int
+    queue = WorkerQueue(FakeInteractor(3, [4, 7, 8, shutdown]), items)
+    assert queue.after_current(10) == ["item3", "item4", "item7", "item8"]
+    assert queue.after_current(2) == ["item3", "item4"]
+    assert WorkerQueue(FakeInteractor(shutdown, []), items).after_current(5) == []
+
+
+def test_worker_queue_falls_back_when_xdist_is_not_what_it_expects(
+    pytestconfig: pytest.Config,
+) -> None:
+    class Unreadable:
+        nextitem_index = 1
+        torun = None
+
+    assert WorkerQueue(Unreadable(), []).after_current(4) is None
+    found = WorkerQueue.find(pytestconfig, [])
+    if hasattr(pytestconfig, "workerinput"):  # this test runs on an xdist worker
+        assert found is not None and found.after_current(4) is not None
+    else:
+        assert found is None
+
+
+def test_look_ahead_is_twice_the_requests_a_process_keeps_in_flight() -> None:
+    assert lookahead_depth(64, 2) == 64
+    assert lookahead_depth(8, 1) == 16
+    assert lookahead_depth(1, 4) == 2
+    # a shard holds at least one look-ahead
+    assert shard_size(100, 2, 64) == 64
+
+
+# --------------------------------------------------------------------------- results file
+
+
+def test_results_file_is_json_with_one_line_a_sample(tmp_path: Path) -> None:
+    results = {
+        "schema_version": 1,
+        "index": {"name": "x", "score": 0.5, "ci95": [0.25, 0.75]},
+        "samples": [
+            {"id": "a/1", "response": "two\nlines", "tags": ["zh"], "target": "答案"},
+            {"id": "a/2", "response": None, "tags": [], "target": None},
+        ],
+        "run": {"versions": {"python": "3.11"}},
+    }
+    text = results_text(results)
+    assert json.loads(text) == results
+    lines = text.splitlines()
+    assert sum(line.lstrip().startswith('{"id"') for line in lines) == 2
+    assert '"答案"' in text  # kept readable, not escaped
+    assert json.loads(results_text({**results, "samples": []}))["samples"] == []
