@@ -74,5 +74,3 @@ def sampler_name(text: str) -> str:
     if text not in SAMPLERS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(SAMPLERS)}, got {text!r}")
     return text
-
-

@@ -236,8 +236,10 @@ class RunOptions:
                 values[name] = tuple(value) if name in REPEATABLE else value
         for name in ("save", "compare"):
             given_value = config.getoption(f"evalindex_{name}")
-            values[name] = given_value if given_value is not None else (
-                config.getini(f"evalindex_{name}") or None
+            values[name] = (
+                given_value
+                if given_value is not None
+                else (config.getini(f"evalindex_{name}") or None)
             )
         if values.get("reducer") is None:
             values["reducer"] = parse_reducer("mean")

@@ -494,6 +494,7 @@ def test_a_folder_holding_a_collection_runs_as_an_index(pytester: pytest.Pyteste
         for i in range(4)
     ]  # fmt: skip
     (folder / "test.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+
     def add(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
         return str(2 * int(messages[-1]["content"].split()[2]))
 
