@@ -155,7 +155,12 @@ def test_humaneval_failures_explain_why(humaneval_rows: list[dict[str, Any]]) ->
     record = humaneval_record(humaneval_rows[2])
     prompt = humaneval_rows[2]["prompt"]
     looping = code(fenced(prompt + "    while True:\n        pass\n"), record, timeout_s=1)
-    assert (looping.value, looping.explanation) == (0.0, "time limit exceeded (1 s wall time)")
+    # a busy loop meets the wall and the CPU limit at about the same moment: either may fire
+    assert looping.value == 0.0
+    assert looping.explanation in (
+        "time limit exceeded (1 s wall time)",
+        "time limit exceeded (1 s CPU time)",
+    )
     broken = code(fenced("def truncate_number(x:\n    return x"), record)
     assert broken.value == 0.0
     assert broken.explanation.startswith("does not compile: SyntaxError")
