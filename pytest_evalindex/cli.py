@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_evalindex.argtypes import any_int, non_negative_int
+from pytest_evalindex.argtypes import any_int, non_negative_int, probability
 from pytest_evalindex.errors import EvalIndexError
 
 EXIT_OK = 0
@@ -183,23 +183,13 @@ def run_report(args: argparse.Namespace) -> int:
 EXIT_COMPARE_FAILED = 1
 
 
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 0.05, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a level between 0 and 1, got {value:g}")
-    return value
-
-
 def _declare_compare(parser: argparse.ArgumentParser) -> None:
     from pytest_evalindex.compare import parse_compare_fail
 
     parser.add_argument("base", metavar="BASE.json", type=Path, help="the baseline results")
     parser.add_argument("new", metavar="NEW.json", type=Path, help="the results to check")
     parser.add_argument(
-        "--alpha", type=_alpha, default=0.05, help="significance level (default: 0.05)"
+        "--alpha", type=probability, default=0.05, help="significance level (default: 0.05)"
     )
     parser.add_argument(
         "--fail",

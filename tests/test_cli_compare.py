@@ -127,7 +127,7 @@ def test_bad_files_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     ("args", "message"),
     [
         (["--fail", "index:2"], "compare-fail rule 'index:2': an absolute margin is at most 1"),
-        (["--alpha", "1.5"], "expected a level between 0 and 1, got 1.5"),
+        (["--alpha", "1.5"], "expected a number between 0 and 1, got '1.5'"),
     ],
 )
 def test_bad_options_are_usage_errors(
