@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_evalindex.scorers import ScorerError
+from pytest_evalindex.scorers import ScorerError, clip
 from pytest_evalindex.scorers.ifeval import text
 
 LESS_THAN = "less than"
@@ -176,11 +176,6 @@ def _measured(actual: int, noun: str, wanted_relation: str, threshold: int) -> V
 def _counted(number: int, noun: str) -> str:
     """``1 word``, ``3 words``: ``{s}`` in ``noun`` marks where a plural takes its s."""
     return f"{number} {noun.replace('{s}', '' if number == 1 else 's')}"
-
-
-def _shorten(value: str, limit: int = 40) -> str:
-    value = " ".join(value.split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 # ------------------------------------------------------------------------------ keywords
@@ -399,7 +394,7 @@ _TITLE = re.compile(r"<<[^\n]+>>")
 def title(response: str) -> Verdict:
     for match in _TITLE.findall(response):
         if match.lstrip("<").rstrip(">").strip():
-            return Verdict(True, f"title {_shorten(match)}")
+            return Verdict(True, f"title {clip(match, 40)}")
     return Verdict(False, "no <<title>>")
 
 
@@ -440,7 +435,7 @@ def end_checker(response: str, *, end_phrase: str) -> Verdict:
     followed = ending.endswith(end_phrase.lower())
     return Verdict(
         followed,
-        f"ends with {end_phrase!r}" if followed else f"ends with {_shorten(ending[-40:])!r}",
+        f"ends with {end_phrase!r}" if followed else f"ends with {clip(ending[-40:], 40)!r}",
     )
 
 
