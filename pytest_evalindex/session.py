@@ -82,14 +82,6 @@ class LoadedIndex:
         return self._testset_sha256
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _scorer_key(record: Record) -> str:
     return json.dumps(record.scorer.model_dump(mode="json"), sort_keys=True)
 
@@ -119,7 +111,9 @@ def load_index(
         spec = load_spec(path)
         result = sample_index(spec, count=options.count, seed=options.seed, sampler=options.sampler)
         records, header, name = result.records, result.header, spec.name
-        spec_sha = _sha256_file(path)
+        from pytest_evalindex.sources import source_sha256
+
+        spec_sha = source_sha256(str(path))
         strip_thinking = spec.strip_thinking
         if spec.model is not None:
             model_defaults = spec.model.model_dump(exclude_none=True)
