@@ -107,6 +107,30 @@ class ScoreAhead:
             self._scores.clear()
 
 
+def cached_chat(
+    client: ChatClient,
+    cache: ResponseCache | None,
+    messages: list[dict[str, Any]],
+    repeat: int,
+) -> ModelAnswer:
+    """The stored answer to these messages, else the client's, stored as it arrives."""
+    if cache is None:
+        return client.chat(messages)
+    key = cache_key(
+        base_url=client.base_url,
+        model=client.model,
+        messages=messages,
+        generation=client.generation,
+        repeat=repeat,
+    )
+    stored = cache.get(key)
+    if stored is not None:
+        return ModelAnswer.from_dict(stored, cached=True)
+    answer = client.chat(messages)
+    cache.put(key, answer.to_dict())
+    return answer
+
+
 class Requester:
     """Answers records through the model client, from the cache when it can, keeping up to
     ``max_in_flight`` requests running in background threads (and, with ``score_ahead``,
@@ -127,15 +151,6 @@ class Requester:
         self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
         self._lock = threading.Lock()
 
-    def _key(self, messages: list[dict[str, Any]], repeat: int) -> str:
-        return cache_key(
-            base_url=self.client.base_url,
-            model=self.client.model,
-            messages=messages,
-            generation=self.client.generation,
-            repeat=repeat,
-        )
-
     def _fetch(self, record: Record, repeat: int) -> ModelAnswer:
         answer = self._ask(record, repeat)
         if self.score_ahead is not None:
@@ -143,16 +158,7 @@ class Requester:
         return answer
 
     def _ask(self, record: Record, repeat: int) -> ModelAnswer:
-        messages = [m.model_dump() for m in record.input]
-        if self.cache is None:
-            return self.client.chat(messages)
-        key = self._key(messages, repeat)
-        stored = self.cache.get(key)
-        if stored is not None:
-            return ModelAnswer.from_dict(stored, cached=True)
-        answer = self.client.chat(messages)
-        self.cache.put(key, answer.to_dict())
-        return answer
+        return cached_chat(self.client, self.cache, [m.model_dump() for m in record.input], repeat)
 
     def submit(self, record: Record, repeat: int = 0) -> None:
         with self._lock:
@@ -217,20 +223,8 @@ class JudgeModel:
 
     def __call__(self, messages: list[dict[str, str]]) -> str:
         client, cache = self._ready()
-        key = cache_key(
-            base_url=client.base_url,
-            model=client.model,
-            messages=messages,
-            generation=client.generation,
-            repeat=-1,  # never collides with an answer of the model under test
-        )
-        stored = cache.get(key) if cache is not None else None
-        if stored is not None:
-            return str(stored.get("content") or "")
-        answer = client.chat(messages)
-        if cache is not None:
-            cache.put(key, answer.to_dict())
-        return answer.content
+        # repeat -1 never collides with an answer of the model under test
+        return cached_chat(client, cache, messages, repeat=-1).content
 
     def close(self) -> None:
         if self._client is not None:
