@@ -177,3 +177,50 @@ def test_shards_merged_equal_one_run(upgrade: pytest.Pytester) -> None:
     assert a["index"] == b["index"]
     assert a["tables"] == b["tables"]
     assert [s["id"] for s in a["samples"]] == [s["id"] for s in b["samples"]]
+
+
+JUDGED = """
+name: judged
+datasets:
+  - name: qa
+    adapter: general_qa
+    source: qa.jsonl
+    fields: {id: id, input: q, target: a}
+    scorer: {name: judge, args: {template: binary}}
+"""
+
+
+def test_judge_scored_dataset_uses_the_judge_and_its_cache(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", judged=JUDGED)
+    rows = [json.dumps({"id": i, "q": f"question {i}", "a": f"A{i}"}) for i in range(6)]
+    (pytester.path / "qa.jsonl").write_text("\n".join(rows) + "\n")
+
+    def reply(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+        if body["model"] == "judge-m":
+            # the judge sees the gold target and the answer; even answers are right
+            return (
+                "GRADE: CORRECT"
+                if "A0" in str(messages) or "A2" in str(messages)
+                else ("GRADE: INCORRECT")
+            )
+        return "A" + messages[-1]["content"].split()[-1]
+
+    args = ["--index", "judged.yaml", "--index-model", "m", "--index-judge-model", "judge-m",
+            "-p", "no:cacheprovider"]  # fmt: skip
+    with FakeOpenAI(responder=reply) as fake:
+        first = pytester.runpytest("--index-base-url", fake.base_url, *args)
+        judge_calls = [r for r in fake.requests if r.json and r.json["model"] == "judge-m"]
+        assert len(judge_calls) == 6
+        fake.clear_log()
+        second = pytester.runpytest("--index-base-url", fake.base_url, *args)
+        assert fake.request_count == 0  # answers and verdicts both come from the cache
+    assert_outcomes(first, passed=2, missed=4)
+    assert_outcomes(second, passed=2, missed=4)
+
+
+def test_judge_scorer_without_a_judge_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", judged=JUDGED)
+    (pytester.path / "qa.jsonl").write_text('{"id": 1, "q": "x", "a": "y"}\n')
+    result = pytester.runpytest("--index", "judged.yaml", "--index-base-url", "http://x/v1")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*judge*--index-judge-model*"])
