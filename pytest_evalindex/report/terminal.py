@@ -52,11 +52,35 @@ def format_summary(results: Mapping[str, Any]) -> list[str]:
         if rows:
             lines.append("")
             lines.extend(render_table(name, rows))
+    metrics = results.get("metrics")
+    if metrics:
+        lines.append("")
+        lines.extend(render_metrics(metrics))
     usage = results.get("usage")
     if usage:
         lines.append("")
         lines.extend(render_usage([*usage["dataset"], usage["total"]]))
     return lines
+
+
+# the name a metrics row over the whole index is shown under
+ALL_DATASETS = "(all)"
+
+
+def render_metrics(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Secondary metrics (IFEval loose and instruction-level, SimpleQA not attempted, ...):
+    one line a (dataset, metric), the whole index's rows last."""
+    header = ["metrics", "metric", "mean", "count"]
+    body = [
+        [
+            ALL_DATASETS if row.get("dataset") is None else str(row["dataset"]),
+            str(row["metric"]),
+            fmt_score(row.get("mean")),
+            str(row.get("count", 0)),
+        ]
+        for row in rows
+    ]
+    return _align(header, body)
 
 
 def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
