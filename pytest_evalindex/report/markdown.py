@@ -164,7 +164,7 @@ def _comparison(verdicts: Verdicts, max_flips: int) -> list[str]:
     lines = ["", f"### Comparison with {md_text(base.get('label') or 'base')}", ""]
     base_model = (base.get("run") or {}).get("model")
     if base_model:
-        lines.append(f"Base model: {md_text(base_model)}. ")
+        lines.append(f"Base model: {md_text(base_model)}.")
     lines.append(f"Paired samples: {comparison.get('paired_count', 0)}.")
     for note in comparison.get("notes") or ():
         lines.append(f"Note: {md_text(note)}.")

@@ -80,7 +80,7 @@ def render_metrics(rows: Iterable[Mapping[str, Any]]) -> list[str]:
         ]
         for row in rows
     ]
-    return _align(header, body)
+    return _align(header, body, left=2)
 
 
 def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -105,13 +105,16 @@ def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return _align(header, body)
 
 
-def _align(header: list[str], body: list[list[str]]) -> list[str]:
+def _align(header: list[str], body: list[list[str]], *, left: int = 1) -> list[str]:
+    """Columns padded to their widest cell: the first ``left`` to the left, numbers right."""
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
     def join(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
-        return "  ".join([first, *rest]).rstrip()
+        padded = [
+            cell.ljust(widths[i]) if i < left else cell.rjust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "  ".join(padded).rstrip()
 
     rule = "-" * len(join(header))
     return [join(header), rule, *(join(line) for line in body)]
