@@ -17,8 +17,11 @@ def run_mode(request: pytest.FixtureRequest) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _strict_inner_runs(request: pytest.FixtureRequest) -> None:
-    """Inner pytester runs get the same warnings-as-errors policy as the project."""
+    """Inner pytester runs get the same warnings-as-errors policy as the project, and
+    never write into the summary of the CI job that runs the project's own tests."""
     if "pytester" in request.fixturenames:
+        monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
         pytester: pytest.Pytester = request.getfixturevalue("pytester")
         pytester.makeini(
             "[pytest]\nfilterwarnings =\n    error\n    ignore::pytest.PytestAssertRewriteWarning\n"

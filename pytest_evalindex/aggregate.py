@@ -128,7 +128,7 @@ def build_results(
     seed: int = 0,
     n_boot: int = 1000,
 ) -> dict[str, Any]:
-    """The whole results document of DESIGN §7."""
+    """The whole results document of DESIGN §7, plus ``usage`` and ``metrics``."""
     from pytest_evalindex.usage import usage_summary
 
     tables = build_tables(samples, index_name=index_name, seed=seed, n_boot=n_boot)
@@ -137,9 +137,75 @@ def build_results(
         "index": tables["index"],
         "tables": tables["tables"],
         "usage": usage_summary(samples),
+        "metrics": metric_rows(samples),
         "samples": list(samples),
         "run": dict(run),
     }
+
+
+def metric_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Secondary metrics (a sample's ``metrics``) averaged per dataset and over the index.
+
+    Rows ``{"dataset", "metric", "mean", "count"}``: first every dataset's metrics (datasets
+    and metrics in the order they first appear), then one row per metric with ``"dataset":
+    None`` over every sample that has it. ``count`` is the number of samples averaged; an
+    error sample has no metrics and is left out. A sample asked several times contributes
+    the mean over its scored repeats, so it weighs as one sample, like its score does.
+    Values that are not numbers are skipped (metrics come from user scorers too).
+    """
+    per_dataset: dict[tuple[str, str], list[float]] = {}
+    overall: dict[str, list[float]] = {}
+    for sample in samples:
+        if sample.get("outcome") == "error":
+            continue
+        values = _sample_metrics(sample)
+        dataset = str(sample.get("dataset"))
+        for name, value in values.items():
+            cell = per_dataset.setdefault((dataset, name), [0.0, 0])
+            cell[0] += value
+            cell[1] += 1
+            whole = overall.setdefault(name, [0.0, 0])
+            whole[0] += value
+            whole[1] += 1
+    rows: list[dict[str, Any]] = []
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for (dataset, name), (total, count) in per_dataset.items():
+        row = {"dataset": dataset, "metric": name, "mean": total / count, "count": int(count)}
+        by_dataset.setdefault(dataset, []).append(row)
+    for dataset_rows in by_dataset.values():
+        rows.extend(dataset_rows)
+    for name, (total, count) in overall.items():
+        rows.append({"dataset": None, "metric": name, "mean": total / count, "count": int(count)})
+    return rows
+
+
+def _sample_metrics(sample: Mapping[str, Any]) -> dict[str, float]:
+    """A sample's numeric metrics; with repeats, each averaged over the repeats that have it."""
+    repeats = sample.get("repeats")
+    answers = (
+        [r for r in repeats if isinstance(r, Mapping) and r.get("outcome") != "error"]
+        if isinstance(repeats, list)
+        else [sample]
+    )
+    sums: dict[str, list[float]] = {}
+    for answer in answers:
+        metrics = answer.get("metrics")
+        if not isinstance(metrics, Mapping):
+            continue
+        for name, value in metrics.items():
+            number = _number(value)
+            if number is not None:
+                cell = sums.setdefault(str(name), [0.0, 0])
+                cell[0] += number
+                cell[1] += 1
+    return {name: total / count for name, (total, count) in sums.items()}
+
+
+def _number(value: Any) -> float | None:
+    if not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _score_of(sample: Mapping[str, Any]) -> float | None:

@@ -134,6 +134,12 @@ def _declare_report(parser: argparse.ArgumentParser) -> None:
         help="also write the self-contained HTML case-analysis report here",
     )
     parser.add_argument(
+        "--markdown",
+        metavar="OUT.md",
+        type=Path,
+        help="also write the markdown summary here (as --index-markdown does)",
+    )
+    parser.add_argument(
         "--compare",
         metavar="BASE.json",
         type=Path,
@@ -147,7 +153,11 @@ def _declare_report(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command("report", "print a results file's tables; --html writes the HTML report", _declare_report)
+@command(
+    "report",
+    "print a results file's tables; --html writes the HTML report, --markdown a summary",
+    _declare_report,
+)
 def run_report(args: argparse.Namespace) -> int:
     from pytest_evalindex.baselines import read_results
     from pytest_evalindex.report.terminal import format_summary
@@ -174,6 +184,18 @@ def run_report(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise EvalIndexError(f"cannot write: {exc.strerror or exc}", file=args.html) from None
         print(f"evalindex: HTML report -> {args.html}", file=sys.stderr)
+    if args.markdown is not None:
+        from pytest_evalindex.report.markdown import format_markdown, write_markdown
+        from pytest_evalindex.verdicts import Verdicts
+
+        text = format_markdown(results, Verdicts(comparison=comparison, base_results=base))
+        try:
+            write_markdown(args.markdown, text)
+        except OSError as exc:
+            raise EvalIndexError(
+                f"cannot write: {exc.strerror or exc}", file=args.markdown
+            ) from None
+        print(f"evalindex: markdown summary -> {args.markdown}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -68,6 +68,8 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
      "also write the results JSON here (always written to .evalindex/last.json)"),
     ("--index-html", "html", None, "PATH",
      "write a self-contained HTML case-analysis report here"),
+    ("--index-markdown", "markdown", None, "PATH",
+     "write the markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)"),
     ("--index-fail-under", "fail_under", score_threshold, "X",
      "fail the run when the index score is below X (0..1 or a percentage)"),
     ("--index-compare-fail", "compare_fail", parse_compare_fail, "EXPR",
@@ -203,6 +205,7 @@ class RunOptions:
     sampler: str | None = None
     json_path: Path | None = None
     html_path: Path | None = None
+    markdown_path: Path | None = None
     fail_under: float | None = None
     timeout: float = 120.0
     max_attempts: int = 6
@@ -249,7 +252,7 @@ class RunOptions:
         if not paths:
             paths = [Path(p).resolve() for p in config.getini("evalindex_index")]
         paths = [_index_file(p) for p in paths]
-        for name in ("json", "html"):
+        for name in ("json", "html", "markdown"):
             if name in values:
                 values[f"{name}_path"] = (invocation / values.pop(name)).resolve()
         values["cache_dir"] = (

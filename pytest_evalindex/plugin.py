@@ -62,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"evalindex: {exc}") from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "evalindex-session")
+    if not session.is_worker and config.getoption("xmlpath", None):
+        from pytest_evalindex.report.junit import MissedInJUnit
+
+        config.pluginmanager.register(MissedInJUnit(config), "evalindex-junit")
     if config.pluginmanager.hasplugin("xdist") and not session.is_worker:
         from pytest_evalindex.runner import ShardSchedulerPlugin
 

@@ -578,6 +578,12 @@ class EvalIndexSession:
                 sample["explanation"] = f"{call.excinfo.typename}: {call.excinfo.value}"
             # only builtins cross the xdist wire
             report.evalindex = {"index": str(item.path), "sample": sample}
+            from pytest_evalindex.report.junit import sample_properties
+
+            # the teardown report copies the item's, and that one is what --junitxml reads
+            properties = sample_properties(sample)
+            item.user_properties.extend(properties)
+            report.user_properties.extend(properties)
             item._evalindex_reported = True  # type: ignore[attr-defined]
         return report
 
@@ -646,6 +652,10 @@ class EvalIndexSession:
                 seed=self.bootstrap_seed(),
             )
             loaded.verdicts = self.verdicts_for(loaded, loaded.results)
+        from pytest_evalindex.report.junit import add_run_properties
+
+        # before pytest's own pytest_sessionfinish writes the --junitxml file
+        add_run_properties(self.config, [i.results for i in self.finished() if i.results])
         self._write_results()
         if session.exitstatus == pytest.ExitCode.OK:
             if any(i.verdicts and i.verdicts.refused for i in self.finished()):
@@ -716,6 +726,13 @@ class EvalIndexSession:
                     verdicts.comparison,
                     base_results=verdicts.base_results,
                 )
+        from pytest_evalindex.report.markdown import publish_markdown
+
+        publish_markdown(
+            self.options.markdown_path,
+            [(i.results, i.verdicts) for i in finished if i.results is not None],
+            fail_under=self.options.fail_under,
+        )
         if self.options.save is not None:
             from pytest_evalindex.baselines import save_run
 

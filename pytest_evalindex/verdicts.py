@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_evalindex.compare import (
+    CompareFailVerdict,
     check_compare_fail,
     compare_results,
     format_comparison,
 )
-from pytest_evalindex.gates import Gate, evaluate_gates, format_verdicts
+from pytest_evalindex.gates import Gate, GateVerdict, evaluate_gates, format_verdicts
 from pytest_evalindex.repeats import flaky_samples, format_flaky
 
 
@@ -30,6 +31,9 @@ class Verdicts:
     comparison: dict[str, Any] | None = None
     base_results: dict[str, Any] | None = None
     refused: str | None = None  # a comparison that could not be made (bad input)
+    # the same verdicts as objects, for reports that lay them out themselves (markdown)
+    gate_verdicts: list[GateVerdict] = field(default_factory=list)
+    compare_verdicts: list[CompareFailVerdict] = field(default_factory=list)
 
 
 def judge_run(
@@ -50,6 +54,7 @@ def judge_run(
         verdicts.sections.append(("flaky samples", format_flaky(flaky, total=len(samples))))
     if gates:
         gate_verdicts = evaluate_gates(gates, results)
+        verdicts.gate_verdicts = list(gate_verdicts)
         verdicts.sections.append(("gates", format_verdicts(gate_verdicts)))
         verdicts.failures += [f"gate {v.gate}: {v.reason}" for v in gate_verdicts if not v.passed]
     if baseline is not None:
@@ -73,6 +78,7 @@ def judge_run(
         lines = format_comparison(comparison)
         if compare_rules:
             rule_verdicts = check_compare_fail(comparison, compare_rules, alpha)
+            verdicts.compare_verdicts = list(rule_verdicts)
             lines += ["", *(("FAIL " if v.failed else "ok   ") + v.message for v in rule_verdicts)]
             verdicts.failures += [v.message for v in rule_verdicts if v.failed]
         verdicts.sections.append((f"comparison with {path.name}", lines))

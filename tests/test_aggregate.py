@@ -260,7 +260,9 @@ def test_row_keys_and_results_document() -> None:
     run = {"model": "m", "seed": 42}
     samples = seed_article_samples()
     document = build_results(samples, index_name="rag_index", run=run, n_boot=100)
-    assert list(document) == ["schema_version", "index", "tables", "usage", "samples", "run"]
+    assert list(document) == [
+        "schema_version", "index", "tables", "usage", "metrics", "samples", "run",
+    ]  # fmt: skip
     assert document["usage"]["total"]["samples"] == len(samples)
     assert document["schema_version"] == 1
     assert document["run"] == run

@@ -293,6 +293,23 @@ def test_index_score_interval_count_and_errors_are_shown(
     assert [row.get_attribute("data-name") for row in task_rows] == ["qa", "reasoning"]
 
 
+def test_secondary_metrics_table_is_shown(browser: Any, report_files: dict[str, Any]) -> None:
+    open_report(browser, report_files["report"])
+    expected = report_files["results"]["metrics"]
+    assert len(expected) == 8  # strict and loose for three datasets and for the whole index
+    rows = browser.find_elements("css selector", "#table-metrics tbody tr")
+    shown = [[text_of(cell) for cell in row.find_elements("tag name", "td")] for row in rows]
+    assert shown == [
+        ["(all)" if r["dataset"] is None else r["dataset"], r["metric"], fmt(r["mean"]),
+         str(r["count"])]
+        for r in expected
+    ]  # fmt: skip
+    # alpha: samples 0..119, strict is 1 unless n % 3 == 0; errors (n % 25 == 7) are left out
+    alpha = [n for n in range(120) if n % 25 != 7]
+    assert shown[0] == ["alpha", "strict", fmt(sum(n % 3 != 0 for n in alpha) / len(alpha)),
+                        str(len(alpha))]  # fmt: skip
+
+
 def test_filters_narrow_the_table(browser: Any, report_files: dict[str, Any]) -> None:
     open_report(browser, report_files["report"])
     samples = report_files["samples"]

@@ -52,11 +52,35 @@ def format_summary(results: Mapping[str, Any]) -> list[str]:
         if rows:
             lines.append("")
             lines.extend(render_table(name, rows))
+    metrics = results.get("metrics")
+    if metrics:
+        lines.append("")
+        lines.extend(render_metrics(metrics))
     usage = results.get("usage")
     if usage:
         lines.append("")
         lines.extend(render_usage([*usage["dataset"], usage["total"]]))
     return lines
+
+
+# the name a metrics row over the whole index is shown under
+ALL_DATASETS = "(all)"
+
+
+def render_metrics(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Secondary metrics (IFEval loose and instruction-level, SimpleQA not attempted, ...):
+    one line a (dataset, metric), the whole index's rows last."""
+    header = ["metrics", "metric", "mean", "count"]
+    body = [
+        [
+            ALL_DATASETS if row.get("dataset") is None else str(row["dataset"]),
+            str(row["metric"]),
+            fmt_score(row.get("mean")),
+            str(row.get("count", 0)),
+        ]
+        for row in rows
+    ]
+    return _align(header, body, left=2)
 
 
 def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -81,13 +105,16 @@ def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return _align(header, body)
 
 
-def _align(header: list[str], body: list[list[str]]) -> list[str]:
+def _align(header: list[str], body: list[list[str]], *, left: int = 1) -> list[str]:
+    """Columns padded to their widest cell: the first ``left`` to the left, numbers right."""
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
     def join(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
-        return "  ".join([first, *rest]).rstrip()
+        padded = [
+            cell.ljust(widths[i]) if i < left else cell.rjust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "  ".join(padded).rstrip()
 
     rule = "-" * len(join(header))
     return [join(header), rule, *(join(line) for line in body)]

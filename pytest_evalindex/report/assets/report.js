@@ -458,6 +458,31 @@
     ]));
   }
 
+  function renderMetrics() {
+    // secondary metrics per dataset, then over the whole index (dataset null)
+    const rows = Array.isArray(results.metrics) ? results.metrics : [];
+    if (rows.length === 0) return;
+    const node = section("metrics", "Secondary metrics");
+    const head = el("tr", null, [
+      el("th", { text: "dataset" }),
+      el("th", { text: "metric" }),
+      el("th", { class: "num", text: "mean" }),
+      el("th", { class: "num", text: "count" }),
+    ]);
+    const body = el("tbody", null, rows.map((row) => {
+      const dataset = row.dataset === null || row.dataset === undefined ? "(all)" : str(row.dataset);
+      return el("tr", { "data-dataset": dataset, "data-metric": str(row.metric) }, [
+        el("td", { text: dataset }),
+        el("td", { text: str(row.metric) }),
+        el("td", { class: "num", text: fmt(row.mean) }),
+        el("td", { class: "num", text: fmtInt(row.count) }),
+      ]);
+    }));
+    node.appendChild(el("div", { class: "table-wrap" }, [
+      el("table", { class: "grid", id: "table-metrics" }, [el("thead", null, [head]), body]),
+    ]));
+  }
+
   // ------------------------------------------------------------------ score histogram
 
   function renderHistogram() {
@@ -1002,7 +1027,7 @@
 
   function main() {
     api.steps = {};
-    const steps = [renderHeader, renderTree, renderTables, renderHistogram, renderUsage,
+    const steps = [renderHeader, renderTree, renderTables, renderMetrics, renderHistogram, renderUsage,
       renderFlips, renderSamples, renderNavigation];
     for (const step of steps) {
       const t0 = performance.now();
