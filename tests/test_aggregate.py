@@ -427,11 +427,12 @@ def performance_samples() -> list[dict[str, Any]]:
 
 def test_bootstrap_of_twenty_thousand_samples_is_fast() -> None:
     samples = performance_samples()
-    started = time.perf_counter()
+    # CPU time of this process: what the work costs, not how busy the machine is
+    started = time.process_time()
     result = build_tables(samples, seed=0, n_boot=1000)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     rows = sum(len(rows) for rows in result["tables"].values()) + 1
-    print(f"\nbootstrap: {len(samples)} samples, {rows} rows, n_boot=1000: {elapsed:.2f} s")
+    print(f"\nbootstrap: {len(samples)} samples, {rows} rows, n_boot=1000: {elapsed:.2f} CPU s")
     assert rows >= 40
     assert all(row["ci95"] is not None for rows in result["tables"].values() for row in rows)
     assert elapsed < 2.0

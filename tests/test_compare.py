@@ -336,11 +336,12 @@ def test_speed_of_a_large_comparison() -> None:
         new.append(
             sample(f"{dataset}/{i}", float(right if rng.random() < 0.8 else not right), **common)
         )
-    started = time.perf_counter()
+    # CPU time of this process: what the work costs, not how busy the machine is
+    started = time.process_time()
     comparison = compare_results(results(base), results(new), n_boot=2000)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(comparison["rows"]) >= 40
-    assert elapsed < 3.0, f"{elapsed:.2f} s"
+    assert elapsed < 3.0, f"{elapsed:.2f} CPU s"
 
 
 # --------------------------------------------------------------------------- compare-fail
