@@ -138,19 +138,21 @@ def count_capital_words(text: str) -> int:
 
 
 @functools.cache
-def _detector_factory() -> Any:
-    # a factory of our own, so the seed set here changes nothing for other langdetect users
+def _detector_factory() -> tuple[Any, type[Exception]]:
+    # a factory of our own, so the seed set here changes nothing for other langdetect users;
+    # its exception type is taken in the same breath: a test that re-imports langdetect
+    # must not leave the detector raising a class that no longer matches the one we catch
     factory_module = _import_extra("langdetect.detector_factory")
+    exception_type = _import_extra("langdetect.lang_detect_exception").LangDetectException
     factory = factory_module.DetectorFactory()
     factory.load_profile(factory_module.PROFILES_DIRECTORY)
     factory.set_seed(LANGDETECT_SEED)
-    return factory
+    return factory, exception_type
 
 
 def detect_language(text: str) -> str | None:
     """The ISO 639-1 code langdetect picks (``zh-cn`` for Chinese), or None if it cannot."""
-    factory = _detector_factory()
-    exception_type = _import_extra("langdetect.lang_detect_exception").LangDetectException
+    factory, exception_type = _detector_factory()
     detector = factory.create()
     detector.append(text)
     try:
