@@ -436,7 +436,8 @@ def _bubblewrap_command(
     # the dynamic loader's cache; without it libraries in multiarch folders are not found
     command += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     command += ["--ro-bind", os.path.abspath(__file__), _BOOTSTRAP_INSIDE]
-    command += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 << 20), "--tmpfs", "/tmp"]
+    command += ["--proc", "/proc", "--dev", "/dev"]
+    command += ["--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp"]
     command += ["--bind", workdir, workdir, "--chdir", workdir, "--clearenv"]
     for key, value in environment.items():
         command += ["--setenv", key, value]

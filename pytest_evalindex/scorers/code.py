@@ -252,14 +252,31 @@ def _run(source: str, **limits: Any) -> SandboxResult:
     return result
 
 
+# how much of a program's own words an explanation keeps: the exception's message and the
+# failing line of code are clipped, so a report never carries more of its output than that
+_MESSAGE_CHARS = 80
+_CODE_LINE_CHARS = 80
+
+
 def _failure_reason(result: SandboxResult) -> str:
+    """``AssertionError at line 12: assert f(3) == 4``: the exception with a clipped message
+    and the failing line; nothing else of the program's output."""
     if result.status != "failed":
         return result.reason
-    where = _failing_line(result.stderr)
-    reason = result.reason
+    reason = _clip_message(result.reason)
     if reason.startswith("SyntaxError") or reason.startswith("IndentationError"):
         return clip(f"does not compile: {reason}", 200)
+    where = _failing_line(result.stderr)
     return clip(f"{reason} at {where}" if where else reason, 200)
+
+
+def _clip_message(line: str) -> str:
+    """``Type: message`` with the message shortened (the type is the program's too, so it is
+    clipped as well)."""
+    kind, separator, message = line.partition(": ")
+    if not separator or " " in kind:
+        return clip(line, _MESSAGE_CHARS)
+    return f"{clip(kind, 40)}: {clip(message, _MESSAGE_CHARS)}"
 
 
 def _failing_line(traceback_text: str) -> str:
@@ -269,6 +286,7 @@ def _failing_line(traceback_text: str) -> str:
         match = re.match(r'\s*File "main\.py", line (\d+)', lines[index])
         if match:
             code_line = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            code_line = clip(code_line, _CODE_LINE_CHARS)
             return f"line {match.group(1)}: {code_line}" if code_line else f"line {match[1]}"
     return ""
 
@@ -425,7 +443,10 @@ def _case_failure(
     if status == "output_limit":
         return "output far longer than expected"
     if status == "error":
-        return f"runtime error: {report.get('detail', '')}"
+        detail = str(report.get("detail", ""))
+        match = re.fullmatch(r"(.*?)( \(solution line \d+\))?", detail, re.DOTALL)
+        message, where = (match.group(1), match.group(2) or "") if match else (detail, "")
+        return f"runtime error: {_clip_message(message)}{where}"
     if functional:
         value = report.get("value")
         if not _same_value(value, case["output"]):
