@@ -330,7 +330,7 @@ _probe_lock = _thread.allocate_lock()
 
 
 def bubblewrap_problem() -> str:
-    """"" when bubblewrap isolates programs on this machine, else why not (one sentence).
+    """An empty string when bubblewrap isolates programs on this machine, else why not.
 
     Found by running a small program under it once per process and binary (``bwrap`` on
     ``PATH``); a changed ``PATH`` is probed anew.
@@ -343,7 +343,7 @@ def _bubblewrap() -> tuple[str | None, str]:
 
     path = shutil.which("bwrap")
     if path is None:
-        return None, "bubblewrap is not installed (no `bwrap` on PATH; Debian: apt-get install bubblewrap)"
+        return None, "bubblewrap is not installed (no `bwrap` on PATH)"
     with _probe_lock:
         problem = _probes.get(path)
         if problem is None:
@@ -473,10 +473,10 @@ def _kill_namespace(info_read: int) -> None:
     except OSError:
         own = False
     if own:
-        try:
+        import contextlib
+
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(init, signal.SIGKILL)  # the kernel then kills the whole namespace
-        except (ProcessLookupError, PermissionError):
-            pass
     _kill_until_gone(namespace=namespace)
 
 
