@@ -1,6 +1,6 @@
 """Run untrusted Python source in a child process with limits (see docs/code.md).
 
-    run_python(source, *, stdin="", timeout_s=10.0, ...) -> SandboxResult
+    run_python(source, *, stdin="", timeout_s=10.0, ..., sandbox="auto") -> SandboxResult
 
 Each call writes the program to a fresh temporary directory, runs it there with
 ``python -I -S`` (isolated mode, no site-packages unless asked) under a minimal environment
@@ -8,14 +8,24 @@ built from scratch, and deletes the directory afterwards. The child is the leade
 session, so the whole process group is killed at the end of every run, timeout or not, and
 the run returns only once none of its processes is still running.
 
-Layers, each applied when the operating system allows it; ``SandboxResult.isolation`` names
+With bubblewrap (``bwrap``; ``sandbox="auto"`` when it works here, ``"strict"`` to require
+it) the program runs in new mount, pid, network and IPC namespaces and sees a file system
+made of read-only binds of only what Python needs (``/usr``, the Python installation, with
+``site_packages`` the virtualenv), a private ``/tmp``, its own ``/proc`` and a minimal
+``/dev``, and its directory: not the user's home, the project, the caches or other
+processes. ``SandboxResult.isolation`` says whether it ran so (``"bubblewrap"``) or not
+(``"basic"``). Without bubblewrap only the layers below apply.
+
+Layers, each applied when the operating system allows it; ``SandboxResult.layers`` names
 the ones that were in force for that run:
 
+- ``mountns``, ``pidns``: the private file system and process view (bubblewrap).
 - ``rlimits``: CPU seconds, address space (memory), size of one written file, open files,
   no core dumps.
 - ``netns``: a new, empty network namespace (no interface but a loopback that is down), so no
   connection reaches anything, the host's loopback included. Needs root, or unprivileged
-  user namespaces (then the child also gets its own user namespace).
+  user namespaces (then the child also gets its own user namespace). Under bubblewrap, its
+  ``--unshare-net`` (the loopback is up, but only the program is behind it).
 - ``uid``: when the caller is root, the child switches to a fresh unprivileged user id that no
   file belongs to, keeping only the capability to read and search directories (Python's own
   files may live under a private home). It can then write only where everybody may write
@@ -31,8 +41,9 @@ the ones that were in force for that run:
   An audit hook is not a security boundary: native code or a determined attacker can get
   around it. It stops ordinary and accidental damage; the layers above are the kernel's.
 
-Reading files is not restricted by any layer. Thread safety: every call owns its directory,
-pipes and process; calls may run concurrently from many threads and processes.
+Without bubblewrap, reading files is not restricted by any layer. Thread safety: every call
+owns its directory, pipes and process; calls may run concurrently from many threads and
+processes.
 
 This module is also the child's bootstrap: the parent runs ``python -I -S sandbox.py
 SETTINGS``, which applies the limits to its own process and then executes the program. Its
