@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pytest_evalindex.sandbox import bubblewrap_problem, run_python  # noqa: E402
-from pytest_evalindex.scorers.code import humaneval_program  # noqa: E402
-from pytest_evalindex.sources import iter_rows  # noqa: E402
+from pytest_evalindex.sandbox import bubblewrap_problem, run_python
+from pytest_evalindex.scorers.code import humaneval_program
+from pytest_evalindex.sources import iter_rows
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -103,7 +103,7 @@ def humaneval_index_runs() -> None:
         cpu_before = cpu_seconds()
         scoring.run_humaneval(settings)
         reap_orphans()
-        name, figures, detail, ok = scoring.SUMMARY[-1]
+        _, figures, detail, ok = scoring.SUMMARY[-1]
         sandbox = figures.results.get("run", {}).get("sandbox")
         print(
             f"== humaneval -n 2, --index-sandbox {mode} ({sandbox}): {figures.wall_s:.2f} s "
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     for title, source in cases.items():
         figures = {mode: per_run(source, mode, args.runs) for mode in ("basic", "strict")}
         print(f"== one run, {title} ({args.runs} runs each)")
-        for mode, (median, p90, cpu, isolation) in figures.items():
+        for median, p90, cpu, isolation in figures.values():
             print(
                 f"  {isolation:10}  wall median {median:6.1f} ms  p90 {p90:6.1f} ms  "
                 f"CPU {cpu:6.1f} ms per run"
