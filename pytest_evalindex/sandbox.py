@@ -474,6 +474,7 @@ def _kill_namespace(info_read: int) -> None:
     import json
 
     try:
+        os.set_blocking(info_read, False)  # never wait for a bubblewrap that said nothing
         info = json.loads(os.read(info_read, _READ_CHUNK) or b"{}")
         namespace = f"pid:[{int(info['pid-namespace'])}]"
         init = int(info["child-pid"])
