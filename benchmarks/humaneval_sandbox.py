@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = load_cases()
     probe = run_python("pass")
     print(f"{len(cases)} problems, {args.workers} workers, {os.cpu_count()} CPUs")
-    print(f"isolation in force: {', '.join(probe.isolation) or 'none'}")
+    print(f"isolation in force: {', '.join(probe.layers) or 'none'}")
     walls = []
     for repeat in range(args.repeat):
         wall, scores = score_all(cases, args.workers)

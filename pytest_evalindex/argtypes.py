@@ -74,3 +74,14 @@ def sampler_name(text: str) -> str:
     if text not in SAMPLERS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(SAMPLERS)}, got {text!r}")
     return text
+
+
+SANDBOX_MODES = ("auto", "strict", "basic")  # as pytest_evalindex.sandbox.SANDBOX_MODES
+
+
+def sandbox_mode(text: str) -> str:
+    if text not in SANDBOX_MODES:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(SANDBOX_MODES)}, got {text!r}"
+        )
+    return text

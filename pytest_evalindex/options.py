@@ -20,6 +20,7 @@ from pytest_evalindex.argtypes import (
     positive_int,
     probability,
     sampler_name,
+    sandbox_mode,
     score_threshold,
 )
 
@@ -90,6 +91,9 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
      "give up retrying a request after this long (default: 300)"),
     ("--index-cache-dir", "cache_dir", None, "DIR",
      "response cache shared by all processes (default: .evalindex/cache)"),
+    ("--index-sandbox", "sandbox", sandbox_mode, "MODE",
+     "code sandbox: auto (bubblewrap when it works here, default), strict (require it) "
+     "or basic (without it)"),
 ]  # fmt: skip
 
 
@@ -222,6 +226,7 @@ class RunOptions:
     repeat: int = 1
     reducer: Any = None
     shard: tuple[int, int] | None = None
+    sandbox: str = "auto"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunOptions:

@@ -1,6 +1,6 @@
 """Run untrusted Python source in a child process with limits (see docs/code.md).
 
-    run_python(source, *, stdin="", timeout_s=10.0, ...) -> SandboxResult
+    run_python(source, *, stdin="", timeout_s=10.0, ..., sandbox="auto") -> SandboxResult
 
 Each call writes the program to a fresh temporary directory, runs it there with
 ``python -I -S`` (isolated mode, no site-packages unless asked) under a minimal environment
@@ -8,14 +8,24 @@ built from scratch, and deletes the directory afterwards. The child is the leade
 session, so the whole process group is killed at the end of every run, timeout or not, and
 the run returns only once none of its processes is still running.
 
-Layers, each applied when the operating system allows it; ``SandboxResult.isolation`` names
+With bubblewrap (``bwrap``; ``sandbox="auto"`` when it works here, ``"strict"`` to require
+it) the program runs in new mount, pid, network and IPC namespaces and sees a file system
+made of read-only binds of only what Python needs (``/usr``, the Python installation, with
+``site_packages`` the virtualenv), a private ``/tmp``, its own ``/proc`` and a minimal
+``/dev``, and its directory: not the user's home, the project, the caches or other
+processes. ``SandboxResult.isolation`` says whether it ran so (``"bubblewrap"``) or not
+(``"basic"``). Without bubblewrap only the layers below apply.
+
+Layers, each applied when the operating system allows it; ``SandboxResult.layers`` names
 the ones that were in force for that run:
 
+- ``mountns``, ``pidns``: the private file system and process view (bubblewrap).
 - ``rlimits``: CPU seconds, address space (memory), size of one written file, open files,
   no core dumps.
 - ``netns``: a new, empty network namespace (no interface but a loopback that is down), so no
   connection reaches anything, the host's loopback included. Needs root, or unprivileged
-  user namespaces (then the child also gets its own user namespace).
+  user namespaces (then the child also gets its own user namespace). Under bubblewrap, its
+  ``--unshare-net`` (the loopback is up, but only the program is behind it).
 - ``uid``: when the caller is root, the child switches to a fresh unprivileged user id that no
   file belongs to, keeping only the capability to read and search directories (Python's own
   files may live under a private home). It can then write only where everybody may write
@@ -31,8 +41,9 @@ the ones that were in force for that run:
   An audit hook is not a security boundary: native code or a determined attacker can get
   around it. It stops ordinary and accidental damage; the layers above are the kernel's.
 
-Reading files is not restricted by any layer. Thread safety: every call owns its directory,
-pipes and process; calls may run concurrently from many threads and processes.
+Without bubblewrap, reading files is not restricted by any layer. Thread safety: every call
+owns its directory, pipes and process; calls may run concurrently from many threads and
+processes.
 
 This module is also the child's bootstrap: the parent runs ``python -I -S sandbox.py
 SETTINGS``, which applies the limits to its own process and then executes the program. Its
@@ -85,14 +96,24 @@ class SandboxResult:
     was stopped) or ``killed`` (ended by a signal it did not get from the sandbox).
     ``returncode`` is negative for the signal that ended the process. ``stdout`` and
     ``stderr`` hold at most ``output_limit`` bytes each, decoded as UTF-8 (bad bytes
-    replaced). ``reason`` is one line for humans ("" when ok). ``isolation`` names the layers
-    that were in force (see the module doc).
+    replaced). ``reason`` is one line for humans ("" when ok). ``isolation`` is
+    ``"bubblewrap"`` (a private view of the file system, see the module doc) or ``"basic"``;
+    ``layers`` names the layers that were in force.
 
     A plain class rather than a dataclass: the child imports this module too, and the
     dataclasses module would add milliseconds to every run.
     """
 
-    __slots__ = ("duration_s", "isolation", "reason", "returncode", "status", "stderr", "stdout")
+    __slots__ = (
+        "duration_s",
+        "isolation",
+        "layers",
+        "reason",
+        "returncode",
+        "status",
+        "stderr",
+        "stdout",
+    )
 
     def __init__(
         self,
@@ -102,7 +123,8 @@ class SandboxResult:
         stderr: str,
         duration_s: float,
         reason: str,
-        isolation: tuple[str, ...] = (),
+        layers: tuple[str, ...] = (),
+        isolation: str = "basic",
     ) -> None:
         self.status = status
         self.returncode = returncode
@@ -110,6 +132,7 @@ class SandboxResult:
         self.stderr = stderr
         self.duration_s = duration_s
         self.reason = reason
+        self.layers = layers
         self.isolation = isolation
 
     @property
@@ -121,12 +144,19 @@ class SandboxResult:
             f"SandboxResult(status={self.status!r}, returncode={self.returncode!r}, "
             f"reason={self.reason!r}, duration_s={self.duration_s:.3f}, "
             f"stdout={_shorten(self.stdout)!r}, stderr={_shorten(self.stderr)!r}, "
-            f"isolation={self.isolation!r})"
+            f"isolation={self.isolation!r}, layers={self.layers!r})"
         )
 
 
 def _shorten(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+SANDBOX_MODES = ("auto", "strict", "basic")
+
+
+class SandboxUnavailable(OSError):
+    """``sandbox="strict"`` was asked for and bubblewrap cannot run here."""
 
 
 def run_python(
@@ -142,6 +172,7 @@ def run_python(
     max_processes: int = 64,
     guard: bool = True,
     site_packages: bool = False,
+    sandbox: str = "auto",
 ) -> SandboxResult:
     """Run ``source`` as a Python program in a fresh directory and return what happened.
 
@@ -151,18 +182,59 @@ def run_python(
     sockets. ``max_processes`` caps processes and threads of the run's user id (layer
     ``nproc``). ``guard=False`` leaves only the kernel's layers (for testing those).
     ``site_packages=True`` lets the program import the installed packages.
+    ``sandbox``: ``auto`` runs the program under bubblewrap when it works on this machine
+    (see ``bubblewrap_problem``), else with the basic layers only; ``strict`` requires
+    bubblewrap (SandboxUnavailable otherwise); ``basic`` never uses it.
 
     Raises ValueError for a bad limit and OSError when the child cannot be started at all.
     """
     _check_limits(timeout_s, cpu_s, memory_mb, output_limit, file_size_mb, max_processes)
+    if sandbox not in SANDBOX_MODES:
+        raise ValueError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, got {sandbox!r}")
     if sys.platform != "linux":
         raise OSError("the code sandbox runs on Linux only")
+    bwrap = None
+    if sandbox != "basic":
+        bwrap, problem = _bubblewrap()
+        if bwrap is None and sandbox == "strict":
+            raise SandboxUnavailable(problem)
+    return _run(
+        source,
+        stdin=stdin,
+        timeout_s=timeout_s,
+        cpu_limit=timeout_s if cpu_s is None else cpu_s,
+        memory_mb=memory_mb,
+        output_limit=output_limit,
+        network=network,
+        file_size_mb=file_size_mb,
+        max_processes=max_processes,
+        guard=guard,
+        site_packages=site_packages,
+        bwrap=bwrap,
+    )
+
+
+def _run(
+    source: str,
+    *,
+    stdin: str,
+    timeout_s: float,
+    cpu_limit: float,
+    memory_mb: int,
+    output_limit: int,
+    network: bool,
+    file_size_mb: int,
+    max_processes: int,
+    guard: bool,
+    site_packages: bool,
+    bwrap: str | None,
+) -> SandboxResult:
     import subprocess
     import tempfile
 
-    cpu_limit = timeout_s if cpu_s is None else cpu_s
     workdir = tempfile.mkdtemp(prefix="evalindex-sandbox-")
     uid = _take_uid() if os.geteuid() == 0 else -1
+    info_read = info_write = -1
     try:
         program = os.path.join(workdir, PROGRAM_NAME)
         with open(program, "w", encoding="utf-8") as handle:
@@ -178,11 +250,30 @@ def run_python(
             "network": int(network),
             "guard": int(guard),
             "uid": uid,
+            "bwrap": int(bwrap is not None),
         }
-        command = [sys.executable, "-I", "-B", "-X", "utf8"]
+        environment = _child_environment(workdir)
+        pass_fds: tuple[int, ...] = ()
+        if bwrap is None:
+            interpreter, bootstrap, prefix = sys.executable, os.path.abspath(__file__), []
+        else:
+            if uid < 0:  # no user id of its own: the pid namespace tells its processes
+                info_read, info_write = os.pipe()
+                pass_fds = (info_write,)
+            interpreter, bootstrap = _interpreter(site_packages), _BOOTSTRAP_INSIDE
+            prefix = _bubblewrap_command(
+                bwrap,
+                workdir,
+                environment,
+                site_packages=site_packages,
+                network=network,
+                as_root=uid >= 0,
+                info_fd=info_write,
+            )
+        command = [*prefix, interpreter, "-I", "-B", "-X", "utf8"]
         if not site_packages:
             command.append("-S")
-        command += [os.path.abspath(__file__), ",".join(f"{k}={v}" for k, v in settings.items())]
+        command += [bootstrap, ",".join(f"{k}={v}" for k, v in settings.items())]
         with tempfile.TemporaryFile() as stdin_file:
             stdin_file.write(stdin.encode("utf-8"))
             stdin_file.seek(0)
@@ -190,27 +281,41 @@ def run_python(
             process = subprocess.Popen(
                 command,
                 cwd=workdir,
-                env=_child_environment(workdir),
+                env=environment,
                 stdin=stdin_file,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                pass_fds=pass_fds,
             )
+            if info_write >= 0:
+                os.close(info_write)
+                info_write = -1
             try:
                 stopped_by, out, err = _collect_output(process, started + timeout_s, output_limit)
             finally:
                 # the leader is alive or a zombie not yet reaped, so its group id is still ours
-                _kill_group(process.pid, wait=uid < 0)
+                _kill_group(process.pid, wait=uid < 0 and bwrap is None)
                 returncode, cpu_used = _reap(process)
+                if info_read >= 0:
+                    _kill_namespace(info_read)
             duration = time.monotonic() - started
     finally:
+        for fd in (info_read, info_write):
+            if fd >= 0:
+                os.close(fd)
         if uid >= 0:
             _kill_until_gone(owner=uid)  # also what left the process group
             _return_uid(uid)
         _remove_tree(workdir)
 
     stdout = out.decode("utf-8", "replace")
-    stderr, isolation = _split_isolation(err.decode("utf-8", "replace"))
+    stderr, layers = _split_isolation(err.decode("utf-8", "replace"))
+    if bwrap is not None:
+        returncode = _bubblewrap_status(returncode)
+        # bubblewrap's own CPU time, not the program's: a SIGKILL at the hard CPU limit
+        # comes after at least that long on the clock
+        cpu_used = max(cpu_used, duration)
     status, reason = _classify(
         stopped_by,
         returncode,
@@ -221,7 +326,170 @@ def run_python(
         memory_mb=memory_mb,
         output_limit=output_limit,
     )
-    return SandboxResult(status, returncode, stdout, stderr, duration, reason, isolation)
+    isolation = "bubblewrap" if bwrap is not None else "basic"
+    return SandboxResult(status, returncode, stdout, stderr, duration, reason, layers, isolation)
+
+
+# --------------------------------------------------------------------------- bubblewrap
+# Where the bootstrap (this file) appears inside the sandbox: the project checkout that
+# holds it is not there.
+_BOOTSTRAP_INSIDE = "/run/evalindex/sandbox.py"
+# bubblewrap's status for a command ended by signal N
+_SIGNAL_STATUS_BASE = 128
+_probes: dict[str, str] = {}  # bwrap binary -> "" when it works, else why not
+_probe_lock = _thread.allocate_lock()
+
+
+def bubblewrap_problem() -> str:
+    """An empty string when bubblewrap isolates programs on this machine, else why not.
+
+    Found by running a small program under it once per process and binary (``bwrap`` on
+    ``PATH``); a changed ``PATH`` is probed anew.
+    """
+    return _bubblewrap()[1]
+
+
+def _bubblewrap() -> tuple[str | None, str]:
+    import shutil
+
+    path = shutil.which("bwrap")
+    if path is None:
+        return None, "bubblewrap is not installed (no `bwrap` on PATH)"
+    with _probe_lock:
+        problem = _probes.get(path)
+        if problem is None:
+            problem = _probes[path] = _probe(path)
+    return (None if problem else path), problem
+
+
+def _probe(bwrap: str) -> str:
+    try:
+        result = _run(
+            "import os\nprint(os.getpid())\n",
+            stdin="",
+            timeout_s=20.0,
+            cpu_limit=20.0,
+            memory_mb=1024,
+            output_limit=DEFAULT_OUTPUT_LIMIT,
+            network=False,
+            file_size_mb=1,
+            max_processes=16,
+            guard=True,
+            site_packages=False,
+            bwrap=bwrap,
+        )
+    except OSError as exc:
+        return f"{bwrap} cannot be started ({exc})"
+    if result.ok and "mountns" in result.layers:
+        return ""
+    detail = _last_line(result.stderr) or result.reason or result.status
+    return (
+        f"{bwrap} cannot create the sandbox's namespaces here ({detail}); user namespaces "
+        "may be forbidden (kernel.unprivileged_userns_clone, "
+        "kernel.apparmor_restrict_unprivileged_userns)"
+    )
+
+
+def _interpreter(site_packages: bool) -> str:
+    """The Python to run inside: the real binary, unless a virtualenv's packages are asked
+    for (its ``bin/python`` is what makes them importable)."""
+    return sys.executable if site_packages else os.path.realpath(sys.executable)
+
+
+def _read_only_paths(site_packages: bool) -> list[str]:
+    """What the program may read besides its own directory: the system's shared libraries
+    (/usr), the Python installation, and with ``site_packages`` the virtualenv."""
+    paths = ["/usr", sys.base_prefix, sys.base_exec_prefix]
+    executable = os.path.realpath(sys.executable)
+    paths.append(executable)  # a copied interpreter may live outside its prefix
+    if site_packages:
+        paths += [sys.prefix, sys.exec_prefix]
+    kept: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths}):
+        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _bubblewrap_command(
+    bwrap: str,
+    workdir: str,
+    environment: dict[str, str],
+    *,
+    site_packages: bool,
+    network: bool,
+    as_root: bool,
+    info_fd: int,
+) -> list[str]:
+    command = [bwrap, "--die-with-parent", "--new-session"]
+    if as_root:
+        # no user namespace: the bootstrap switches to the run's own user id, which the
+        # process limit counts and the clean-up finds; root in a user namespace would be
+        # exempt from the process limit. Only the capabilities that switch are kept.
+        command += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        if not network:
+            command.append("--unshare-net")
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_DAC_READ_SEARCH"):
+            command += ["--cap-add", capability]
+    else:
+        command.append("--unshare-all")
+        if network:
+            command.append("--share-net")
+    if info_fd >= 0:
+        command += ["--info-fd", str(info_fd)]
+    for path in _read_only_paths(site_packages):
+        command += ["--ro-bind", path, path]
+    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(name):
+            command += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            command += ["--ro-bind", name, name]
+    # the dynamic loader's cache; without it libraries in multiarch folders are not found
+    command += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    command += ["--ro-bind", os.path.abspath(__file__), _BOOTSTRAP_INSIDE]
+    command += ["--proc", "/proc", "--dev", "/dev"]
+    command += ["--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp"]
+    command += ["--bind", workdir, workdir, "--chdir", workdir, "--clearenv"]
+    for key, value in environment.items():
+        command += ["--setenv", key, value]
+    command.append("--")
+    return command
+
+
+def _bubblewrap_status(returncode: int) -> int:
+    """bubblewrap exits with 128 + N when the program was ended by signal N."""
+    number = returncode - _SIGNAL_STATUS_BASE
+    if 0 < number < 65 and returncode != MEMORY_EXIT_CODE:
+        return -number
+    return returncode
+
+
+def _kill_namespace(info_read: int) -> None:
+    """Kill what is left in the run's pid namespace and wait until it is gone.
+
+    bubblewrap exits when the program does; its init process and anything the program left
+    behind then die with the namespace, shortly after. ``info_read`` is the pipe on which
+    bubblewrap named that namespace.
+    """
+    import json
+
+    try:
+        os.set_blocking(info_read, False)  # never wait for a bubblewrap that said nothing
+        info = json.loads(os.read(info_read, _READ_CHUNK) or b"{}")
+        namespace = f"pid:[{int(info['pid-namespace'])}]"
+        init = int(info["child-pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    try:
+        own = os.readlink(f"/proc/{init}/ns/pid") == namespace
+    except OSError:
+        own = False
+    if own:
+        import contextlib
+
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(init, signal.SIGKILL)  # the kernel then kills the whole namespace
+    _kill_until_gone(namespace=namespace)
 
 
 def _check_limits(
@@ -367,9 +635,12 @@ def _reap(process: subprocess.Popen[bytes]) -> tuple[int, float]:
     return returncode, cpu_used
 
 
-def _kill_until_gone(*, owner: int | None = None, group: int | None = None) -> None:
-    """SIGKILL every running process of user id ``owner`` or in process group ``group``,
-    until none is left. Zombies have ended already and are skipped."""
+def _kill_until_gone(
+    *, owner: int | None = None, group: int | None = None, namespace: str | None = None
+) -> None:
+    """SIGKILL every running process of user id ``owner``, in process group ``group`` or in
+    pid namespace ``namespace`` (``pid:[inode]``), until none is left. Zombies have ended
+    already and are skipped."""
     for _ in range(1000):
         found = False
         for name in os.listdir("/proc"):
@@ -378,6 +649,8 @@ def _kill_until_gone(*, owner: int | None = None, group: int | None = None) -> N
             try:
                 if owner is not None and os.stat(f"/proc/{name}").st_uid != owner:
                     continue  # checked first: a stat is cheaper than reading the stat file
+                if namespace is not None and os.readlink(f"/proc/{name}/ns/pid") != namespace:
+                    continue
                 with open(f"/proc/{name}/stat", "rb") as handle:
                     stat = handle.read()
                 if _stat_field(stat, 3) in (b"Z", b"X"):
@@ -386,7 +659,7 @@ def _kill_until_gone(*, owner: int | None = None, group: int | None = None) -> N
                     continue
                 os.kill(int(name), signal.SIGKILL)
                 found = True
-            except (FileNotFoundError, ProcessLookupError):
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue
         if not found:
             return
@@ -482,7 +755,13 @@ def _child_main(argv: list[str]) -> None:
     _set_limits(settings)
     applied.append("rlimits")
     own_user_namespace = False
-    if not settings["network"]:
+    if settings["bwrap"]:
+        # bubblewrap made the namespaces: a user namespace unless started as root
+        applied += ["mountns", "pidns"]
+        if not settings["network"]:
+            applied.append("netns")
+        own_user_namespace = settings["uid"] < 0
+    elif not settings["network"]:
         namespace = _unshare_network()
         if namespace:
             applied.append("netns")

@@ -214,6 +214,7 @@ class EvalIndexSession:
         # on an xdist worker: what xdist has queued for it, across shards
         self.worker_queue: WorkerQueue | None = None
         self.score_ahead_decided = False
+        self.sandbox: dict[str, Any] | None = None  # the code sandbox (results run.sandbox)
         # path as given -> its index; resolving a path is a system call, items are many
         self._index_by_path: dict[Path | str, LoadedIndex | None] = {}
 
@@ -232,6 +233,11 @@ class EvalIndexSession:
                 ref = None if self.options.compare == "latest" else self.options.compare
                 loaded.baseline = load_baseline(self.evalindex_dir(), loaded.name, ref)
             self.indexes[path] = loaded
+        if not self.is_worker:
+            from pytest_evalindex.scorers.code import sandbox_for_run
+
+            scorers = [s for i in self.indexes.values() for s in i.scorers.values()]
+            self.sandbox = sandbox_for_run(self.options.sandbox, scorers)
         names: dict[str, str] = {}
         for loaded in self.indexes.values():
             for record in loaded.records:
@@ -249,7 +255,7 @@ class EvalIndexSession:
         name = self.options.judge_model or judge_defaults.get("name")
         base_url = self.options.judge_base_url or judge_defaults.get("base_url")
         if not name and not base_url:
-            return {}
+            return {"sandbox": self.options.sandbox}
 
         def make_client() -> ChatClient:
             model = self.model_settings()
@@ -270,7 +276,7 @@ class EvalIndexSession:
 
         cache_dir = None if self.options.no_cache else self.options.cache_dir
         self.judge = JudgeModel(make_client, cache_dir)
-        return {"judge_model": self.judge}
+        return {"judge_model": self.judge, "sandbox": self.options.sandbox}
 
     def index_for(self, path: Path | str) -> LoadedIndex | None:
         try:
@@ -621,6 +627,7 @@ class EvalIndexSession:
             "sampler": header.get("sampler"),
             "bootstrap_seed": self.bootstrap_seed(),
             "shard": "{}/{}".format(*self.options.shard) if self.options.shard else None,
+            "sandbox": self.sandbox,
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "duration_s": round(time.monotonic() - self.started, 3),
             "versions": {
@@ -792,6 +799,8 @@ class EvalIndexSession:
                 )
             if loaded.saved_to is not None:
                 write(f"saved this run as {loaded.saved_to}")
+        if self.sandbox and self.sandbox["note"] and self.finished():
+            write(f"WARNING evalindex: {self.sandbox['note']}", yellow=True, bold=True)
         failures = self.gate_failures()
         for failure in failures:
             write(f"FAIL {failure}", red=True, bold=True)

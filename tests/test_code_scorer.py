@@ -541,3 +541,167 @@ def test_node_ids_keep_the_slashes_of_humaneval_task_ids(
     single = code_project.runpytest(*index_args(code_server), node_id)
     assert_outcomes(single, passed=1)
     assert len(code_server.requests) == 1
+
+
+# --------------------------------------------------------------------------- hostile answers
+# A model's answer that hunts for secrets on the machine running the evaluation. Run through
+# the whole plugin, it must leave the secret in no file the run writes and not in its output.
+
+ATTACK_SPEC = """
+name: attack_index
+count: 2
+seed: 1
+datasets:
+  - name: humaneval
+    weight: 1
+    task_type: code
+"""
+
+
+def attack_program(paths: list[str], sibling_pid: int, outside: str) -> str:
+    return f"""
+import os
+found = []
+for path in {paths!r}:
+    try:
+        found.append(open(path).read().strip())
+    except OSError as exc:
+        found.append(type(exc).__name__)
+for pid in [os.getppid(), 1, {sibling_pid}] + [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        found.append(open(f"/proc/{{pid}}/environ").read())
+    except (OSError, ValueError):
+        pass
+try:
+    open({outside!r}, "w").write(" ".join(found))
+except OSError:
+    pass
+try:
+    if os.fork() == 0:
+        import time
+        time.sleep(30)
+except OSError:
+    pass
+print(" ".join(found))
+raise ValueError(" ".join(found))
+"""
+
+
+@pytest.fixture
+def attack(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """A project with a token planted in $HOME, a .env beside the spec, a file of the
+    project, the environment of the pytest run and of a sibling process."""
+    import secrets
+    import subprocess
+    import sys
+
+    token = f"tok-{secrets.token_hex(12)}"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".token").write_text(token)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("EVALINDEX_TEST_TOKEN", token)
+    pytester.makefile(".yaml", attack=ATTACK_SPEC)
+    (pytester.path / ".env").write_text(f"API_TOKEN={token}\n")
+    (pytester.path / "secret.txt").write_text(token)
+    sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    outside = tmp_path / "escaped.txt"
+    paths = [str(home / ".token"), str(pytester.path / ".env"), str(pytester.path / "secret.txt")]
+    program = attack_program(paths, sibling.pid, str(outside))
+    with FakeOpenAI(responder=lambda messages, body: fenced(program)) as server:
+        yield {"token": token, "server": server, "outside": outside, "planted": paths}
+    sibling.kill()
+    sibling.wait()
+
+
+def run_attack(pytester: pytest.Pytester, attack: dict[str, Any], *extra: str) -> Any:
+    server = attack["server"]
+    return pytester.runpytest_subprocess(
+        "--index", "attack.yaml", "--index-base-url", server.base_url, "--index-model", "m",
+        "--index-json", "out/results.json", "--index-html", "out/report.html",
+        "--junitxml", "out/junit.xml", "-rA", *extra,
+    )  # fmt: skip
+
+
+def files_holding(root: Path, text: str, skip: list[str]) -> list[Path]:
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file() and str(path) not in skip and text.encode() in path.read_bytes()
+    ]
+
+
+def test_hostile_answers_leak_nothing_under_bubblewrap(
+    pytester: pytest.Pytester, attack: dict[str, Any], run_mode: list[str]
+) -> None:
+    token = attack["token"]
+    result = run_attack(pytester, attack, *run_mode)
+    assert result.ret == 0, result.stdout.str()
+    written = [pytester.path / "out" / n for n in ("results.json", "report.html", "junit.xml")]
+    written.append(pytester.path / ".evalindex" / "last.json")
+    assert all(path.is_file() for path in written)
+    assert any((pytester.path / ".evalindex" / "cache").iterdir())
+    assert files_holding(pytester.path, token, attack["planted"]) == []
+    assert token not in result.stdout.str() and token not in result.stderr.str()
+    assert not attack["outside"].exists()
+    results = json.loads(written[0].read_text("utf-8"))
+    assert results["run"]["sandbox"] == {"mode": "auto", "isolation": "bubblewrap", "note": None}
+    for sample in results["samples"]:
+        assert sample["outcome"] == "missed"
+        assert sample["explanation"].startswith("ValueError: FileNotFoundError FileNotFoundError")
+
+
+def test_the_basic_sandbox_lets_the_same_answer_read_the_token(
+    pytester: pytest.Pytester, attack: dict[str, Any]
+) -> None:
+    """The control for the test above: without bubblewrap the files are readable."""
+    result = run_attack(pytester, attack, "--index-sandbox", "basic")
+    assert result.ret == 0, result.stdout.str()
+    results = json.loads((pytester.path / "out" / "results.json").read_text("utf-8"))
+    assert results["run"]["sandbox"] == {"mode": "basic", "isolation": "basic", "note": None}
+    assert attack["token"] in results["samples"][0]["explanation"]
+    # even then an explanation carries a clipped message, not the program's whole output
+    assert len(results["samples"][0]["explanation"]) <= 200
+
+
+@pytest.fixture
+def without_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH on which no ``bwrap`` is found: bubblewrap is not installed, as far as the
+    runs started from here can tell."""
+    empty = tmp_path / "no-bwrap-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def test_strict_sandbox_without_bubblewrap_refuses_before_any_request(
+    pytester: pytest.Pytester, attack: dict[str, Any], without_bwrap: None, run_mode: list[str]
+) -> None:
+    result = run_attack(pytester, attack, "--index-sandbox", "strict", *run_mode)
+    assert result.ret == 4
+    errors = result.stderr.str()
+    assert "--index-sandbox: strict asks for the bubblewrap sandbox" in errors
+    assert "bubblewrap is not installed" in errors and "Traceback" not in errors
+    assert attack["server"].requests == []
+
+
+def test_auto_sandbox_without_bubblewrap_falls_back_and_says_so_once(
+    pytester: pytest.Pytester, attack: dict[str, Any], without_bwrap: None, run_mode: list[str]
+) -> None:
+    result = run_attack(pytester, attack, *run_mode)
+    assert result.ret == 0, result.stdout.str()
+    output = result.stdout.str()
+    assert output.count("code ran in the basic sandbox") == 1, output
+    assert "WARNING evalindex: code ran in the basic sandbox" in output
+    results = json.loads((pytester.path / "out" / "results.json").read_text("utf-8"))
+    sandbox = results["run"]["sandbox"]
+    assert (sandbox["mode"], sandbox["isolation"]) == ("auto", "basic")
+    assert "bubblewrap is not installed" in sandbox["note"]
+
+
+def test_the_sandbox_option_is_checked() -> None:
+    from pytest_evalindex.sandbox import run_python
+
+    with pytest.raises(ValueError, match="sandbox must be one of auto, strict, basic"):
+        run_python("pass", sandbox="docker")

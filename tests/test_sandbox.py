@@ -35,7 +35,7 @@ def pid_is_running(pid: int) -> bool:
 
 @functools.cache
 def layers_in_force() -> tuple[str, ...]:
-    return run_python("pass").isolation
+    return run_python("pass", sandbox="basic").layers
 
 
 def require_layer(layer: str) -> None:
@@ -65,7 +65,7 @@ def test_runs_a_program_with_stdin_and_captures_output() -> None:
     assert result.stdout == "hello world\n"
     assert result.stderr == "to stderr\n"
     assert 0 < result.duration_s < 5
-    assert "rlimits" in result.isolation and "guard" in result.isolation
+    assert "rlimits" in result.layers and "guard" in result.layers
 
 
 def test_failure_gives_the_last_traceback_line_without_sandbox_frames() -> None:
@@ -194,17 +194,25 @@ def test_file_size_limit_fails_the_write_instead_of_killing() -> None:
 # --------------------------------------------------------------------------- containment
 
 
+@pytest.mark.parametrize("sandbox", ["basic", "strict"])
 @pytest.mark.parametrize("guard", [True, False], ids=["guard", "kernel-only"])
-def test_writing_outside_its_directory_is_refused(tmp_path: Path, guard: bool) -> None:
-    if not guard:
+def test_writing_outside_its_directory_is_refused(
+    tmp_path: Path, guard: bool, sandbox: str
+) -> None:
+    if not guard and sandbox == "basic":
         require_layer("uid")
     target = tmp_path / "escaped.txt"
-    result = run(f"open({str(target)!r}, 'w').write('escaped')\n", guard=guard)
+    result = run(f"open({str(target)!r}, 'w').write('escaped')\n", guard=guard, sandbox=sandbox)
     assert result.status == "failed"
-    assert "PermissionError" in result.reason
+    if guard:
+        assert "PermissionError" in result.reason
+    elif sandbox == "basic":
+        assert "PermissionError" in result.reason
+        assert "uid" in result.layers
+    else:  # the test's folder is not in the program's view of the file system
+        assert "FileNotFoundError" in result.reason
+        assert "mountns" in result.layers
     assert not target.exists()
-    if not guard:
-        assert "uid" in result.isolation
 
 
 def test_removing_and_renaming_outside_is_refused(tmp_path: Path) -> None:
@@ -241,11 +249,12 @@ def no_connection_arrived(server: socket.socket) -> bool:
     return False
 
 
+@pytest.mark.parametrize("sandbox", ["basic", "strict"])
 @pytest.mark.parametrize("guard", [True, False], ids=["guard", "kernel-only"])
 def test_no_connection_reaches_a_loopback_server(
-    listening_server: tuple[socket.socket, int], guard: bool
+    listening_server: tuple[socket.socket, int], guard: bool, sandbox: str
 ) -> None:
-    if not guard:
+    if not guard and sandbox == "basic":
         require_layer("netns")
     server, port = listening_server
     result = run(
@@ -256,6 +265,7 @@ def test_no_connection_reaches_a_loopback_server(
         print("connected")
         """,
         guard=guard,
+        sandbox=sandbox,
     )
     assert result.status == "failed"
     assert "connected" not in result.stdout
@@ -263,8 +273,10 @@ def test_no_connection_reaches_a_loopback_server(
     if guard:
         assert "network" in result.reason
     else:
-        assert "netns" in result.isolation
-        assert "unreachable" in result.reason
+        assert "netns" in result.layers
+        # bubblewrap brings the namespace's own loopback up: nobody listens there
+        expected = "unreachable" if sandbox == "basic" else "Connection refused"
+        assert expected in result.reason
 
 
 def test_network_true_allows_the_connection(listening_server: tuple[socket.socket, int]) -> None:
@@ -289,7 +301,7 @@ def test_network_true_allows_the_connection(listening_server: tuple[socket.socke
     thread.join(10)
     assert result.ok, result
     assert accepted == [b"hello"]
-    assert "netns" not in result.isolation
+    assert "netns" not in result.layers
 
 
 def test_starting_processes_is_refused() -> None:
@@ -373,9 +385,10 @@ def test_fork_bomb_is_bounded_by_the_kernel_and_everything_is_killed() -> None:
         guard=False,
         max_processes=16,
         timeout_s=10.0,
+        sandbox="basic",  # the children's pids are the host's only without a pid namespace
     )
     assert result.ok, result
-    assert "nproc" in result.isolation
+    assert "nproc" in result.layers
     count, *children = map(int, result.stdout.split())
     assert count == len(children) < 16
     assert not any(pid_is_running(pid) for pid in children)
@@ -394,6 +407,7 @@ def test_a_process_that_left_the_group_is_killed_too() -> None:
         print(pid)
         """,
         guard=False,
+        sandbox="basic",  # its pid is the host's only without a pid namespace
     )
     assert result.ok, result
     escaped = int(result.stdout)
@@ -410,4 +424,201 @@ def test_runs_as_an_unprivileged_user_when_started_as_root() -> None:
     uid, euid, groups = result.stdout.split(" ", 2)
     assert int(uid) == int(euid) > 65535
     assert groups.strip() == "[]"
-    assert {"rlimits", "netns", "uid", "nproc", "guard"} <= set(result.isolation)
+    assert {"rlimits", "netns", "uid", "nproc", "guard"} <= set(result.layers)
+
+
+# --------------------------------------------------------------------------- bubblewrap
+# The attacks a model's answer could make on the machine running the tests, each run under
+# bubblewrap (``sandbox="strict"``) on this machine and contained.
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def token() -> str:
+    import secrets
+
+    return f"tok-{secrets.token_hex(12)}"
+
+
+def read_attempt(path: str) -> str:
+    """A program that prints the file's content, or why it could not read it."""
+    return f"""
+    try:
+        print(open({path!r}).read())
+    except OSError as exc:
+        print(type(exc).__name__)
+    """
+
+
+def test_bubblewrap_is_available_on_this_machine() -> None:
+    from pytest_evalindex.sandbox import bubblewrap_problem
+
+    assert bubblewrap_problem() == ""
+    result = run("print('ok')")
+    assert result.ok and result.stdout == "ok\n"
+    assert result.isolation == "bubblewrap"
+    assert {"mountns", "pidns", "netns", "rlimits", "guard"} <= set(result.layers)
+    assert run("pass", sandbox="basic").isolation == "basic"
+
+
+def test_a_token_in_the_home_folder_is_not_visible(
+    tmp_path: Path, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".token").write_text(token)
+    monkeypatch.setenv("HOME", str(home))
+    for path in (str(home / ".token"), "~/.token"):
+        program = read_attempt(path).replace("open(", "open(__import__('os').path.expanduser(")
+        program = program.replace(").read()", ")).read()")
+        result = run(program, sandbox="strict")
+        assert result.ok, result
+        assert token not in result.stdout and result.stdout.strip() == "FileNotFoundError"
+    # the same program in the basic sandbox reads it: the test can tell the difference
+    leaked = run(read_attempt(str(home / ".token")), sandbox="basic")
+    assert token in leaked.stdout
+
+
+def test_a_dotenv_beside_the_spec_and_the_project_checkout_are_not_visible(
+    tmp_path: Path, token: str
+) -> None:
+    (tmp_path / ".env").write_text(f"API_TOKEN={token}\n")
+    for path in (
+        str(tmp_path / ".env"),
+        str(PROJECT_ROOT / "pyproject.toml"),
+        str(Path.cwd() / "pyproject.toml"),
+        str(Path(__file__)),
+    ):
+        result = run(read_attempt(path), sandbox="strict")
+        assert result.ok, result
+        assert result.stdout.strip() == "FileNotFoundError", path
+
+
+def test_only_what_python_needs_is_in_view() -> None:
+    result = run(
+        """
+        import os, sys
+        print(sorted(os.listdir("/")))
+        print(os.listdir("/tmp"), os.path.exists("/etc/passwd"), os.path.exists("/home"))
+        print(sys.prefix)
+        """,
+        sandbox="strict",
+    )
+    assert result.ok, result
+    top, tmp, prefix = result.stdout.splitlines()
+    assert set(eval(top)) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc",
+                              "run", "sbin", "tmp", "usr", "root", "opt", "home"}  # fmt: skip
+    # /tmp holds only the program's own directory; no passwd, no home folders
+    assert tmp.startswith("['evalindex-sandbox-") and "False False" in tmp
+    assert os.path.realpath(prefix) == os.path.realpath(sys_base_prefix())
+
+
+def sys_base_prefix() -> str:
+    import sys
+
+    return sys.base_prefix
+
+
+def test_other_processes_environments_are_not_visible(
+    token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("EVALINDEX_TEST_TOKEN", token)
+    sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        program = f"""
+        import os
+        found = []
+        for pid in [os.getppid(), {os.getpid()}, {sibling.pid}, 1] + os.listdir("/proc"):
+            try:
+                found.append(open(f"/proc/{{pid}}/environ").read())
+            except (OSError, ValueError):
+                pass
+        print(repr(found))
+        """
+        result = run(program, sandbox="strict")
+        assert result.ok, result
+        assert token not in result.stdout
+        assert "EVALINDEX_TEST_TOKEN" not in result.stdout
+    finally:
+        sibling.kill()
+        sibling.wait()
+
+
+def test_proc_shows_only_the_programs_own_processes() -> None:
+    result = run(
+        """
+        import os
+        print(os.getpid(), sorted(int(n) for n in os.listdir("/proc") if n.isdigit()))
+        """,
+        sandbox="strict",
+    )
+    assert result.ok, result
+    own, listed = result.stdout.split(" ", 1)
+    pids = eval(listed)
+    assert int(own) in pids and max(pids) < 10  # bubblewrap's init and the program
+    assert os.getpid() not in pids or os.getpid() < 10
+
+
+@pytest.mark.parametrize("guard", [True, False], ids=["guard", "kernel-only"])
+def test_writes_outside_never_reach_the_host(tmp_path: Path, guard: bool) -> None:
+    import uuid
+
+    name = f"evalindex-escape-{uuid.uuid4().hex}"
+    targets = [tmp_path / "escaped.txt", Path("/tmp") / name, Path("/dev/shm") / name]
+    program = "import os\n" + "".join(
+        f"try:\n    open({str(p)!r}, 'w').write('x')\nexcept OSError:\n    pass\n" for p in targets
+    )
+    program += "print(os.path.exists('/tmp/' + " + repr(name) + "))\n"
+    result = run_python(program, guard=guard, sandbox="strict")
+    assert result.ok, result
+    # without the guard the private /tmp takes the write; on the host nothing appears
+    assert result.stdout.strip() == ("False" if guard else "True")
+    assert not any(p.exists() for p in targets)
+
+
+def host_processes_with(marker: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline and pid_is_running(int(name)):
+                found.append(int(name))
+    return found
+
+
+def test_a_daemonised_child_is_gone_after_the_run() -> None:
+    import uuid
+
+    marker = f"evalindex-daemon-{uuid.uuid4().hex}"
+    result = run(
+        f"""
+        import os, sys, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:  # a daemon: its own session, its parent gone
+                for fd in (0, 1, 2):
+                    os.close(fd)
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)",
+                                          {marker!r}])
+            os._exit(0)
+        for _ in range(200):  # until the daemon runs
+            pids = [p for p in os.listdir("/proc") if p.isdigit()]
+            if any({marker!r}.encode() in open(f"/proc/{{p}}/cmdline", "rb").read()
+                   for p in pids if os.path.exists(f"/proc/{{p}}/cmdline")):
+                print("started")
+                break
+            time.sleep(0.01)
+        """,
+        guard=False,
+        sandbox="strict",
+    )
+    assert result.ok, result
+    assert result.stdout == "started\n"
+    assert host_processes_with(marker) == []

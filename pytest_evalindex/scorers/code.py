@@ -43,11 +43,12 @@ import math
 import pickle
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.records import Record
-from pytest_evalindex.sandbox import SandboxResult, run_python
+from pytest_evalindex.sandbox import SandboxResult, bubblewrap_problem, run_python
 from pytest_evalindex.scorers import Score, ScorerError, clip
 
 HUMANEVAL_TIMEOUT_S = 10.0
@@ -69,15 +70,17 @@ def code(
     timeout_s: float | None = None,
     memory_mb: int = 1024,
     site_packages: bool = False,
+    sandbox: str = "auto",
 ) -> Score:
     """Score the program in ``response`` against ``record``'s tests (see the module doc).
 
     ``timeout_s``: for the whole program (``humaneval``, ``assert``; default 10 s) or for
     each test case (``stdin``, ``functional``; default 6 s). ``memory_mb`` caps memory.
     ``site_packages=True`` lets the program import installed packages (numpy...); by
-    default it sees the standard library only.
+    default it sees the standard library only. ``sandbox``: ``auto``, ``strict`` or
+    ``basic`` (see ``pytest_evalindex.sandbox.run_python``; the run's ``--index-sandbox``).
     """
-    limits = {"memory_mb": memory_mb, "site_packages": site_packages}
+    limits = {"memory_mb": memory_mb, "site_packages": site_packages, "sandbox": sandbox}
     if timeout_s is not None and not timeout_s > 0:
         raise ScorerError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     program = extract_code(response)
@@ -104,6 +107,36 @@ def code(
         timeout_s=timeout_s or CASE_TIMEOUT_S,
         limits=limits,
     )
+
+
+def sandbox_for_run(mode: str, scorers: Iterable[Any]) -> dict[str, Any] | None:
+    """The code sandbox a run will use, for its results (``run.sandbox``) and its summary.
+
+    None when no scorer of the run is ``code``. Else ``{"mode", "isolation", "note"}``:
+    ``isolation`` is ``bubblewrap`` or ``basic``; ``note`` says, once per run, why ``auto``
+    fell back to the basic sandbox (None otherwise). Raises EvalIndexError for ``strict``
+    when bubblewrap cannot run here, so the run stops before its first request.
+    """
+    from pytest_evalindex.scorers import BoundScorer
+
+    if not any(isinstance(s, BoundScorer) and s.name == "code" for s in scorers):
+        return None
+    problem = "" if mode == "basic" else bubblewrap_problem()
+    note = None
+    if problem and mode == "strict":
+        raise EvalIndexError(
+            f"strict asks for the bubblewrap sandbox, but {problem}. Install bubblewrap "
+            "and allow user namespaces, or run with --index-sandbox auto (falls back to "
+            "the basic sandbox, which does not hide the file system) or basic.",
+            field="--index-sandbox",
+        )
+    if problem:
+        note = (
+            f"code ran in the basic sandbox, which does not hide the file system: {problem}; "
+            "install bubblewrap, or pass --index-sandbox basic to choose this knowingly"
+        )
+    isolation = "basic" if mode == "basic" or problem else "bubblewrap"
+    return {"mode": mode, "isolation": isolation, "note": note}
 
 
 # --------------------------------------------------------------------------- code and format
@@ -213,20 +246,37 @@ def _run(source: str, **limits: Any) -> SandboxResult:
         result = run_python(source, **limits)
     except (OSError, ValueError) as exc:
         raise ScorerError(f"the code sandbox could not run the program: {exc}") from exc
-    if not result.isolation and not result.ok:
+    if not result.layers and not result.ok:
         # the child never reached the program: its set-up failed, not the answer
         raise ScorerError(f"the code sandbox failed before the program started: {result.reason}")
     return result
 
 
+# how much of a program's own words an explanation keeps: the exception's message and the
+# failing line of code are clipped, so a report never carries more of its output than that
+_MESSAGE_CHARS = 80
+_CODE_LINE_CHARS = 80
+
+
 def _failure_reason(result: SandboxResult) -> str:
+    """``AssertionError at line 12: assert f(3) == 4``: the exception with a clipped message
+    and the failing line; nothing else of the program's output."""
     if result.status != "failed":
         return result.reason
-    where = _failing_line(result.stderr)
-    reason = result.reason
+    reason = _clip_message(result.reason)
     if reason.startswith("SyntaxError") or reason.startswith("IndentationError"):
         return clip(f"does not compile: {reason}", 200)
+    where = _failing_line(result.stderr)
     return clip(f"{reason} at {where}" if where else reason, 200)
+
+
+def _clip_message(line: str) -> str:
+    """``Type: message`` with the message shortened (the type is the program's too, so it is
+    clipped as well)."""
+    kind, separator, message = line.partition(": ")
+    if not separator or " " in kind:
+        return clip(line, _MESSAGE_CHARS)
+    return f"{clip(kind, 40)}: {clip(message, _MESSAGE_CHARS)}"
 
 
 def _failing_line(traceback_text: str) -> str:
@@ -236,6 +286,7 @@ def _failing_line(traceback_text: str) -> str:
         match = re.match(r'\s*File "main\.py", line (\d+)', lines[index])
         if match:
             code_line = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            code_line = clip(code_line, _CODE_LINE_CHARS)
             return f"line {match.group(1)}: {code_line}" if code_line else f"line {match[1]}"
     return ""
 
@@ -392,7 +443,10 @@ def _case_failure(
     if status == "output_limit":
         return "output far longer than expected"
     if status == "error":
-        return f"runtime error: {report.get('detail', '')}"
+        detail = str(report.get("detail", ""))
+        match = re.fullmatch(r"(.*?)( \(solution line \d+\))?", detail, re.DOTALL)
+        message, where = (match.group(1), match.group(2) or "") if match else (detail, "")
+        return f"runtime error: {_clip_message(message)}{where}"
     if functional:
         value = report.get("value")
         if not _same_value(value, case["output"]):
