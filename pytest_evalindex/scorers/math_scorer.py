@@ -9,7 +9,7 @@ says):
 
 1. the contents of the last ``\\boxed{...}`` or ``\\fbox{...}``, braces balanced (``box``);
 2. what follows the last ``####`` on its line, GSM8K's answer line (``gsm8k ####``);
-3. a plain number (``1,234``, ``-0.5``) that is all that follows the last ``answer is`` /
+3. a plain number (``1,234``, ``-0.5``, ``x = 5``) that is all that follows the last ``answer is`` /
    ``answer:`` / ``答案是`` on its line, or on the next non-empty line (``answer phrase``);
 4. the whole response when it is a plain number (``whole response``);
 5. otherwise math-verify's own extraction (``parse`` with ``LatexExtractionConfig`` and
@@ -112,9 +112,12 @@ _ANSWER_PHRASE = re.compile(
 )
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
 _PLAIN_NUMBER = r"[-+−]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?"
-# a plain number, maybe in $...$, bold or \$, maybe with a full stop: nothing else
+# a plain number (or "x = number"), maybe in $...$, bold or \$, maybe with a full stop:
+# nothing else
 _LONE_NUMBER = re.compile(
-    r"^[\s*_]*\$?\s*(?:\\\$)?\s*(" + _PLAIN_NUMBER + r")\s*\$?[\s*_]*[.。]?[\s*_]*$"
+    r"^[\s*_]*\$?\s*(?:\\\$)?\s*((?:[A-Za-z]\s*=\s*)?"
+    + _PLAIN_NUMBER
+    + r")\s*\$?[\s*_]*[.。]?[\s*_]*$"
 )
 
 
