@@ -8,7 +8,7 @@ The final answer of a response, in order (the name in parentheses is what the ex
 says):
 
 1. the contents of the last ``\\boxed{...}`` or ``\\fbox{...}``, braces balanced (``box``);
-2. what follows the last ``####`` on its line, GSM8K's answer line (``gsm8k ####``);
+2. the plain number after the last ``####``, GSM8K's answer line (``gsm8k ####``);
 3. a plain number (``1,234``, ``-0.5``, ``x = 5``) that is all that follows the last ``answer is`` /
    ``answer:`` / ``答案是`` on its line, or on the next non-empty line (``answer phrase``);
 4. the whole response when it is a plain number (``whole response``);
@@ -152,8 +152,9 @@ def extract_final_answer(text: str) -> tuple[str, str] | None:
     bare = _BOX_BARE.findall(text)
     if bare:
         return bare[-1], "box"
-    hashes = [h.strip() for h in _HASHES.findall(text) if h.strip()]
-    if hashes:
+    # GSM8K's answer line; a markdown heading (#### Step 1) is no answer
+    hashes = [lone_number(h) for h in _HASHES.findall(text)]
+    if hashes and hashes[-1] is not None:
         return hashes[-1], "gsm8k ####"
     phrases = list(_ANSWER_PHRASE.finditer(text))
     if phrases:
@@ -839,7 +840,10 @@ def warm_up() -> None:
             return
         _warmed_up = True
     if math_verify_available():
-        _pool().prestart()
+        # a stand-in pool (tests replace _pool) need not know how to start ahead
+        prestart = getattr(_pool(), "prestart", None)
+        if prestart is not None:
+            prestart()
 
 
 def final_answer(response: str, timeout_s: float | None) -> tuple[str, str] | str | None:
