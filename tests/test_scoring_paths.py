@@ -41,22 +41,19 @@ def math_record(target: str, record_id: str = "gsm8k/1") -> Record:
 
 
 class CountingPool:
-    """Stands in for the math-verify worker pool: the same verdicts, in this process,
-    counting the symbolic checks asked for."""
+    """Counts the math-verify calls the scorer makes, with the counter it exposes."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
+        self.start = math_scorer.symbolic_calls()
 
-    def call(self, args: tuple[str, str], timeout_s: float) -> bool:
-        self.calls.append(args)
-        return math_scorer.verify_in_process(*args)
+    @property
+    def calls(self) -> list[int]:
+        return list(range(math_scorer.symbolic_calls() - self.start))
 
 
 @pytest.fixture
-def pool(monkeypatch: pytest.MonkeyPatch) -> CountingPool:
-    counting = CountingPool()
-    monkeypatch.setattr(math_scorer, "_pool", lambda: counting)
-    return counting
+def pool() -> CountingPool:
+    return CountingPool()
 
 
 # --------------------------------------------------------------------------- cheap paths
@@ -86,13 +83,20 @@ def test_an_answer_settled_by_normalisation_runs_no_symbolic_check(
     assert pool.calls == []
 
 
+def test_a_different_integer_is_settled_without_a_symbolic_check(pool: CountingPool) -> None:
+    score = math_scorer.math_answer("ANSWER: 73", math_record("72"))
+    assert score.value == 0.0
+    assert score.explanation.endswith("different numbers")
+    assert pool.calls == []
+
+
 @pytest.mark.parametrize(
     ("response", "target", "value"),
     [
         ("\\boxed{2+3x}", "3x+2", 1.0),
         ("\\boxed{24 \\cdot 3}", "72", 1.0),
         ("\\boxed{\\sqrt{5184}}", "72", 1.0),
-        ("ANSWER: 73", "72", 0.0),
+        ("\\boxed{71 + 1}", "73", 0.0),
     ],
 )
 def test_an_answer_that_differs_on_the_surface_gets_one_symbolic_check(

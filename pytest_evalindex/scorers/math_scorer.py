@@ -1,56 +1,69 @@
-"""Math answers: extract the final answer, compare cheaply, confirm symbolically.
+"""Math answers: find the final answer, settle what is provably equal, ask math-verify the rest.
 
 Registered as the scorer ``math``. (The module is not called ``math.py``: importing a
 submodule sets it as an attribute of its package, and ``pytest_evalindex.scorers`` itself
 uses the standard library's ``math`` under that name.)
 
-The final answer of a response is, in order:
+The final answer of a response, in order (the name in parentheses is what the explanation
+says):
 
-1. the contents of the last ``\\boxed{...}`` (or ``\\fbox{...}``), nested braces allowed;
-2. what follows the last ``answer is`` / ``answer:`` / ``答案是`` on its line (or the next
-   non-empty line when nothing follows on it);
-3. the last number in the text.
+1. the contents of the last ``\\boxed{...}`` or ``\\fbox{...}``, braces balanced (``box``);
+2. the plain number after the last ``####``, GSM8K's answer line (``gsm8k ####``);
+3. a plain number (``1,234``, ``-0.5``, ``x = 5``) that is all that follows the last ``answer is`` /
+   ``answer:`` / ``答案是`` on its line, or on the next non-empty line (``answer phrase``);
+4. the whole response when it is a plain number (``whole response``);
+5. otherwise math-verify's own extraction (``parse`` with ``LatexExtractionConfig`` and
+   ``ExprExtractionConfig``): "final answer is" and "answer:" phrasing first, then the last
+   math span (``$...$``, ``\\(...\\)``, display math) or expression that SymPy can read; the
+   explanation names which (``math-verify: math span $…$, the last in the text``). When
+   nothing can be read, there is no answer: the scorer never guesses from the last number
+   of a text. Without math-verify installed, step 5 is skipped and such a response misses,
+   saying how to install it.
 
 A target is its own last ``\\boxed{}`` when it has one, else what follows its last ``####``,
 else the whole target (MATH-500 and AIME answers are given bare).
 
-Comparison, cheapest first:
+Comparison:
 
-- both answers are *cleaned*: ``$`` and ``\\(...\\)`` delimiters, ``\\left``/``\\right``,
-  LaTeX spacing, ``\\displaystyle``, a trailing ``.``, thousands separators of a lone
-  number, ``^{\\circ}``/``°``, ``\\%``/``%``, ``\\$`` and unit words (``\\text{ cm}``,
-  ``5 inches``) go; ``\\dfrac``/``\\tfrac`` become ``\\frac``, ``\\frac12`` becomes
-  ``\\frac{1}{2}``, ``\\sqrt2`` becomes ``\\sqrt{2}``, other ``\\text{...}`` is unwrapped;
-  a leading ``x =`` is dropped from the prediction when the target has no ``=``;
-- equal once spaces are removed, or both exact numbers (``0.5``, ``1/2``, ``\\frac{1}{2}``)
-  of the same value: equal, without further work;
-- otherwise the cleaned answers go to ``math_verify`` (PyPI ``math-verify``, the optional
-  extra ``math``), which parses them with SymPy and tests equivalence: ``3x+2`` and
-  ``2+3x``, ``\\sqrt{2}/2`` and ``\\frac{\\sqrt{2}}{2}``, intervals, sets, equations.
+- both answers are *cleaned* of notation that does not change their value: ``$`` and
+  ``\\(...\\)`` delimiters, ``\\left``/``\\right``, LaTeX spacing (not the row break
+  ``\\\\``), ``\\displaystyle``, a trailing ``.``, the thousands separators of a lone number
+  (``1,000``, ``1{,}000``; ``0,5`` is left to math-verify, which reads a decimal comma),
+  ``^{\\circ}``/``°``, ``\\%``, ``\\$``, and unit words after a number (``5\\text{ cm}^2``,
+  ``5 inches``; only known unit words, never a single letter); ``\\dfrac``/``\\tfrac``
+  become ``\\frac``, ``\\frac12`` becomes ``\\frac{1}{2}``, ``\\sqrt2`` becomes
+  ``\\sqrt{2}``, ``\\mathrm{e}``/``\\mathrm{i}`` become ``e``/``i``, other ``\\text{...}`` is
+  unwrapped; a leading ``x =`` is dropped from the prediction when the target has no ``=``;
+- an answer with digits separated only by a space (``1 2``) is ambiguous: it scores 0;
+- the *fast path* settles only what it can prove: the cleaned forms are identical (spaces
+  aside), or both are exact numbers (``0.5``, ``1/2``, ``\\frac{1}{2}``) of the same value
+  (equal), or both are integers of different values (not equal);
+- every other pair goes to ``math_verify`` (PyPI ``math-verify``, the optional extra
+  ``math``): both cleaned answers are parsed with SymPy (math-verify's LaTeX reading, its
+  unit stripping switched off: it would read ``\\frac{1}{\\mathrm{e}}`` as ``\\frac{1}{``),
+  and ``verify`` compares the two expressions. An answer math-verify cannot read, or one
+  that is undefined (a division by zero, ``nan``), is not equal to anything.
 
-The cheap step only ever says "equal" where ``math_verify`` would too, so it changes the
-cost, never the result (``shortcut=False`` skips it; the tests compare both ways).
-A target written as text (``\\text{Evelyn}``) is compared as text, case-insensitively:
-SymPy would read a word as a product of symbols.
+A test checks a large table of pairs both ways: wherever the fast path settles, math-verify
+on the same cleaned answers agrees. A target written as text (``\\text{Evelyn}``) is
+compared as text, case-insensitively: SymPy would read a word as a product of symbols.
 
-Bounding the symbolic check: math_verify's own timeout uses ``signal.alarm``, which only
-works in the main thread of the main interpreter, so its timeouts are switched off and the
-check runs instead in a small pool of worker processes (plain ``python -c`` children
-talking JSON lines over pipes, so no user script is re-imported; at most ``MAX_WORKERS``
-a process, SymPy imported before the first call; the scorer's first call in a process
-starts one in the background, while the answers settled cheaply go on). A call that
-takes longer than ``timeout_s`` (default 5 s) kills its worker, scores 0 and says so in
-the explanation; the next call starts a fresh worker. This works from any thread and
-under pytest-xdist.
+Determinism: undefined answers are refused before comparing (with them, SymPy's result
+hung on the order of terms, which follows the hash seed and what was computed before);
+every math-verify call starts with SymPy's and math-verify's caches empty, the helpers
+run with a fixed ``PYTHONHASHSEED``. So an answer gets the same verdict in every run, in
+every process, whatever was scored before.
 
-Measured on a 2-core machine: the cheap path costs 25-60 µs a call; a symbolic check
-1-7 ms for numbers and expressions and about 40 ms for intervals, plus 0.08 ms for the
-round trip to the worker; starting a worker (Python, then SymPy) about 1 s, once per
-process, before the first call's bound starts. ``timeout_s: null`` runs the check in the
-calling thread instead, without any bound.
-
-Without math-verify installed the comparison is the cheap one alone, and one warning per
-process says how to install it.
+Bounding the calls: math-verify's own timeout uses ``signal.alarm``, which only works in
+the main thread of the main interpreter, so its timeouts are switched off and the calls
+run instead in a small pool of worker processes (plain ``python -c`` children talking JSON
+lines over pipes, so no user script is re-imported; at most ``MAX_WORKERS`` a process,
+SymPy imported before the first call; the scorer's first call in a process starts one in
+the background, while the answers settled cheaply go on). A call that takes longer than
+``timeout_s`` (default 5 s) kills its worker, scores 0 and says so in the explanation; the
+next call starts a fresh worker. This works from any thread and under pytest-xdist.
+``timeout_s: null`` runs the calls in the calling thread instead, without any bound.
+``symbolic_calls()`` counts the math-verify calls of this process.
 """
 
 from __future__ import annotations
@@ -76,13 +89,13 @@ from typing import Any
 
 from pytest_evalindex.records import Record
 from pytest_evalindex.scorers import Score, ScorerError, clip, target_list
-from pytest_evalindex.scorers.numeric import parse_numbers
 
 INSTALL_HINT = "pip install 'pytest-evalindex[math]'"
 DEFAULT_TIMEOUT_S = 5.0
 MAX_WORKERS = 2  # worker processes per test process, started only when calls overlap
 STARTUP_TIMEOUT_S = 120.0  # a cold start imports SymPy; slow machines need a while
-VERIFY_FUNCTION = f"{__name__}:verify_in_process"
+VERIFY_FUNCTION = f"{__name__}:math_verify_task"
+WORKER_HASH_SEED = "0"  # SymPy orders some terms by hash: one seed, one verdict
 
 
 class MathVerifyMissingWarning(UserWarning):
@@ -98,6 +111,14 @@ _ANSWER_PHRASE = re.compile(
     r"|答案\s*(?:是|为|[:：]))"
 )
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
+_PLAIN_NUMBER = r"[-+−]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?"
+# a plain number (or "x = number"), maybe in $...$, bold or \$, maybe with a full stop:
+# nothing else
+_LONE_NUMBER = re.compile(
+    r"^[\s*_]*\$?\s*(?:\\\$)?\s*((?:[A-Za-z]\s*=\s*)?"
+    + _PLAIN_NUMBER
+    + r")\s*\$?[\s*_]*[.。]?[\s*_]*$"
+)
 
 
 def boxed_contents(text: str) -> list[str]:
@@ -116,26 +137,36 @@ def boxed_contents(text: str) -> list[str]:
     return contents
 
 
+def lone_number(text: str) -> str | None:
+    """The number when ``text`` is one plain number and nothing else (module docstring)."""
+    match = _LONE_NUMBER.match(re.sub(r"(?<=\d)\{,\}(?=\d{3})", ",", text))
+    return match.group(1) if match else None
+
+
 def extract_final_answer(text: str) -> tuple[str, str] | None:
-    """The final answer of a response and the rule that found it, or None."""
+    """The final answer of a response by the scorer's own rules (1-4 of the module
+    docstring) and the rule's name; None when they do not apply and math-verify decides."""
     boxed = boxed_contents(text)
     if boxed:
-        return boxed[-1].strip(), "boxed"
+        return boxed[-1].strip(), "box"
     bare = _BOX_BARE.findall(text)
     if bare:
-        return bare[-1], "boxed"
-    for phrase in reversed(list(_ANSWER_PHRASE.finditer(text))):
-        rest = text[phrase.end() :]
-        lines = [line for line in rest.split("\n") if line.strip(" \t*_")]
-        first_line = rest.split("\n", 1)[0]
-        candidate = first_line if first_line.strip(" \t*_") else (lines[0] if lines else "")
-        candidate = candidate.strip().strip("*_").strip()
-        if candidate:
-            return candidate, "answer-is"
-    numbers = parse_numbers(text)
-    if numbers:
-        return numbers[-1][1], "last-number"
-    return None
+        return bare[-1], "box"
+    # GSM8K's answer line; a markdown heading (#### Step 1) is no answer
+    hashes = [lone_number(h) for h in _HASHES.findall(text)]
+    if hashes and hashes[-1] is not None:
+        return hashes[-1], "gsm8k ####"
+    phrases = list(_ANSWER_PHRASE.finditer(text))
+    if phrases:
+        rest = text[phrases[-1].end() :]
+        first_line, _, after = rest.partition("\n")
+        if not first_line.strip(" \t*_"):
+            first_line = next((line for line in after.split("\n") if line.strip(" \t*_")), "")
+        number = lone_number(first_line)
+        # anything but a plain number after the phrase is math-verify's to read
+        return (number, "answer phrase") if number is not None else None
+    number = lone_number(text)
+    return (number, "whole response") if number is not None else None
 
 
 def target_answer(target: str) -> str:
@@ -159,12 +190,21 @@ _UNIT_WORDS = (
     r"pounds?|ounces?|grams?|kilograms?|kg|liters?|litres?|gallons?"
 )
 _TEXT_COMMAND = r"\\(?:text|textbf|textrm|textit|mbox|mathrm)\s*"
-_TEXT_UNIT = re.compile(_TEXT_COMMAND + r"\{\s*(?:" + _UNIT_WORDS + r"|[a-z]{1,2})\s*\}")
+_EXPONENT = r"(?:\s*\^\s*(?:\d|\{\s*\d\s*\}))?"
+# a unit after a number (or a closing brace), at the end, with its exponent: 5\text{ cm}^2
+_TEXT_UNIT = re.compile(
+    r"(?<=[\d}\s])\s*" + _TEXT_COMMAND + r"\{\s*(?:" + _UNIT_WORDS + r")\s*\}" + _EXPONENT + r"\s*$"
+)
+_TRAILING_UNIT = re.compile(
+    r"(?<=[\d}])\s*(?:" + _UNIT_WORDS + r")(?![A-Za-z])" + _EXPONENT + r"\s*$"
+)
+_UPRIGHT_CONSTANT = re.compile(r"\\(?:mathrm|text|textrm|operatorname)\s*\{\s*([ei])\s*\}")
 _TEXT_WRAPPED = re.compile(_TEXT_COMMAND + r"\{([^{}]*)\}")
-_TRAILING_UNIT = re.compile(r"(?<=[\d}])\s*(?:" + _UNIT_WORDS + r")\s*$")
-_LONE_GROUPED_NUMBER = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_LONE_GROUPED_NUMBER = re.compile(r"^[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _ASSIGNMENT = re.compile(r"^[A-Za-z]\s*=\s*(?=\S)")
 _TEXT_ANSWER = re.compile(r"^" + _TEXT_COMMAND + r"\{\s*([A-Za-z][A-Za-z .'-]*[A-Za-z.])\s*\}$")
+_SPACED_DIGITS = re.compile(r"\d\s+\d")
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad(?![A-Za-z])")
 
 
 def clean_answer(text: str) -> str:
@@ -177,12 +217,14 @@ def clean_answer(text: str) -> str:
     s = re.sub(r"\\displaystyle(?![A-Za-z])", "", s)
     # LaTeX thousands separators first: 1{,}000 and 1\,000
     s = re.sub(r"(?<=\d)(?:\{,\}|\\,)(?=\d{3}(?!\d))", ",", s)
-    s = re.sub(r"\\[,;:! ]|\\q?quad(?![A-Za-z])", " ", s)
+    # spacing commands go, the row break \\ of a matrix stays
+    s = "\\\\".join(_SPACING.sub(" ", part) for part in s.split("\\\\"))
     s = re.sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", s)
     s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
     s = re.sub(r"\\sqrt\s*(\d)", r"\\sqrt{\1}", s)
     s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?", "", s).replace("°", "")
     s = s.replace("\\%", "").replace("%", "")
+    s = _UPRIGHT_CONSTANT.sub(r"\1", s)
     s = _TEXT_UNIT.sub("", s)
     s = _TEXT_WRAPPED.sub(r"\1", s)
     s = _TRAILING_UNIT.sub("", s)
@@ -193,12 +235,14 @@ def clean_answer(text: str) -> str:
 
 
 def comparison_key(cleaned: str) -> str:
-    """A cleaned answer without spaces, keeping ``\\pi r`` apart from ``\\pir``."""
+    """A cleaned answer without spaces, keeping ``\\pi r`` apart from ``\\pir``. (Digits
+    separated by a space never get here: they are refused as ambiguous.)"""
     s = re.sub(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])", r"\1{}", cleaned)
     return re.sub(r"\s+", "", s)
 
 
 _DECIMAL = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)$")
+_INTEGER = re.compile(r"^[-+]?\d+$")
 _SLASH = re.compile(r"^([-+]?\d+)/(\d+)$")
 _FRAC = re.compile(r"^([-+]?)\\frac\{([-+]?\d+)\}\{(\d+)\}$")
 
@@ -231,6 +275,46 @@ class Match:
     how: str
 
 
+@dataclass(frozen=True)
+class Cleaned:
+    """A pair of answers as the comparison sees them: cleaned, or refused with a reason."""
+
+    predicted: str
+    gold: str
+    refused: str = ""
+
+
+def clean_pair(predicted: str, gold: str) -> Cleaned:
+    """Both answers cleaned for comparison; ``refused`` says why the pair cannot match."""
+    gold_clean = clean_answer(gold)
+    predicted_clean = clean_answer(predicted)
+    if "=" not in gold_clean:
+        predicted_clean = _ASSIGNMENT.sub("", predicted_clean)
+    refused = ""
+    if not predicted_clean:
+        refused = "empty answer"
+    elif _SPACED_DIGITS.search(predicted_clean):
+        refused = "digits separated by a space are ambiguous"
+    elif _SPACED_DIGITS.search(gold_clean):
+        refused = "the target's digits separated by a space are ambiguous"
+    return Cleaned(predicted_clean, gold_clean, refused)
+
+
+def fast_match(cleaned: Cleaned) -> Match | None:
+    """The fast path's verdict, only where it is provable; None leaves it to math-verify."""
+    if cleaned.refused:
+        return Match(False, cleaned.refused)
+    gold_key, predicted_key = comparison_key(cleaned.gold), comparison_key(cleaned.predicted)
+    if gold_key == predicted_key:
+        return Match(True, "same after normalisation")
+    gold_value, predicted_value = exact_value(gold_key), exact_value(predicted_key)
+    if gold_value is not None and gold_value == predicted_value:
+        return Match(True, "same number")
+    if _INTEGER.match(gold_key) and _INTEGER.match(predicted_key):
+        return Match(False, "different numbers")
+    return None
+
+
 def answers_match(
     predicted: str,
     gold: str,
@@ -240,41 +324,30 @@ def answers_match(
 ) -> Match:
     """Compare a predicted answer with the gold one (both already extracted).
 
-    ``shortcut=False`` skips the cheap comparison and asks math-verify directly (when it is
-    installed); the result is the same, only slower. ``timeout_s`` bounds the symbolic
-    check (None or 0: no bound, run in the calling thread).
+    ``shortcut=False`` skips the fast path and asks math-verify directly (when it is
+    installed). ``timeout_s`` bounds the math-verify call (None or 0: no bound, run in the
+    calling thread).
     """
     text_gold = _TEXT_ANSWER.match(gold.strip())
     if text_gold is not None:
         wanted = " ".join(text_gold.group(1).split()).rstrip(".").lower()
         got = " ".join(clean_answer(predicted).split()).rstrip(".").lower()
         return Match(got == wanted, "compared as text")
-    gold_clean = clean_answer(gold)
-    predicted_clean = clean_answer(predicted)
-    if "=" not in gold_clean:
-        predicted_clean = _ASSIGNMENT.sub("", predicted_clean)
-    if not predicted_clean:
-        return Match(False, "empty answer")
-    if shortcut:
-        gold_key, predicted_key = comparison_key(gold_clean), comparison_key(predicted_clean)
-        if gold_key == predicted_key:
-            return Match(True, "same after normalisation")
-        gold_value, predicted_value = exact_value(gold_key), exact_value(predicted_key)
-        if gold_value is not None and gold_value == predicted_value:
-            return Match(True, "same number")
+    cleaned = clean_pair(predicted, gold)
+    if cleaned.refused:
+        return Match(False, cleaned.refused)
+    if shortcut or not math_verify_available():
+        settled = fast_match(cleaned)
+        if settled is not None:
+            return settled
     if not math_verify_available():
         _warn_missing_once()
-        if not shortcut:  # without math-verify the cheap comparison is all there is
-            return answers_match(predicted, gold, shortcut=True, timeout_s=timeout_s)
         return Match(False, f"differs after normalisation (no symbolic check: {INSTALL_HINT})")
-    if not timeout_s:
-        equal = verify_in_process(gold_clean, predicted_clean)
-    else:
-        result = _pool().call((gold_clean, predicted_clean), timeout_s)
-        if result is None:
-            return Match(False, f"symbolic check gave up after {timeout_s:g}s")
-        equal = bool(result)
-    return Match(equal, "equivalent (math-verify)" if equal else "not equivalent (math-verify)")
+    reply = symbolic_call(("verify", cleaned.gold, cleaned.predicted), timeout_s)
+    if reply is None:
+        return Match(False, f"symbolic check gave up after {timeout_s:g}s")
+    equal, how = reply
+    return Match(bool(equal), str(how))
 
 
 def math_verify_available() -> bool:
@@ -295,11 +368,38 @@ def _warn_missing_once() -> None:
             return
         _warned_missing = True
     warnings.warn(
-        "math-verify is not installed, so the math scorer compares normalised answers only "
-        f"and misses equivalent forms such as 3x+2 and 2+3x; {INSTALL_HINT}",
+        "math-verify is not installed, so the math scorer compares normalised answers only, "
+        "misses equivalent forms such as 3x+2 and 2+3x and reads no unboxed answer but a "
+        f"plain number after 'answer is'; {INSTALL_HINT}",
         MathVerifyMissingWarning,
         stacklevel=3,
     )
+
+
+_calls = 0
+_calls_lock = threading.Lock()
+
+
+def symbolic_calls() -> int:
+    """How many math-verify calls (comparisons and extractions) this process has made."""
+    with _calls_lock:
+        return _calls
+
+
+def symbolic_call(args: tuple[str, ...], timeout_s: float | None) -> Any:
+    """``math_verify_task(*args)``: in a worker bounded by ``timeout_s``, or in this thread
+    when it is None or 0. None when the worker gave up."""
+    global _calls
+    with _calls_lock:
+        _calls += 1
+    if not timeout_s:
+        return math_verify_task(*args)
+    return _pool().call(args, timeout_s)
+
+
+# --------------------------------------------------------------------------- math-verify
+
+# These functions run in the worker process (or in the calling thread with no time bound).
 
 
 class _QuietTimeoutNotice(logging.Filter):
@@ -312,20 +412,183 @@ class _QuietTimeoutNotice(logging.Filter):
 _quieted = False
 
 
-def verify_in_process(gold: str, predicted: str) -> bool:
-    """math-verify's verdict on two cleaned answers, in this thread, without a time bound."""
+def _quiet() -> None:
     global _quieted
-    import math_verify
-
     if not _quieted:
         for name in ("math_verify.parser", "math_verify.grader", "math_verify.utils"):
             logging.getLogger(name).addFilter(_QuietTimeoutNotice())
         _quieted = True
-    gold_parsed = math_verify.parse(f"${gold}$", parsing_timeout=None)
-    predicted_parsed = math_verify.parse(f"${predicted}$", parsing_timeout=None)
-    if not gold_parsed or not predicted_parsed:
+
+
+def _fresh_state() -> None:
+    """Empty SymPy's and math-verify's caches, so that no verdict depends on what was
+    computed before: SymPy hands back cached objects, math-verify cached parses. (On
+    answers seen once, as in a run, this costs little: the caches rarely hit.)"""
+    from math_verify import parser
+    from sympy.core.cache import clear_cache
+
+    clear_cache()
+    for cached in ("parse_latex_cached", "parse_expr_cached", "extract_latex"):
+        function = getattr(parser, cached, None)
+        if function is not None and hasattr(function, "cache_clear"):
+            function.cache_clear()
+
+
+def extraction_configs() -> list[Any]:
+    """math-verify's extraction configs as the scorer uses them: its defaults, with its unit
+    stripping off (it removes any trailing ``\\text{...}``, ``\\mathrm{e}`` included)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, LatexNormalizationConfig
+
+    normalization = LatexNormalizationConfig(
+        basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all"
+    )
+    return [LatexExtractionConfig(normalization_config=normalization), ExprExtractionConfig()]
+
+
+def undefined(expression: Any) -> bool:
+    """True when a parsed answer holds a division by zero or an undefined value."""
+    import sympy
+
+    if isinstance(expression, sympy.MatrixBase):
+        return any(undefined(element) for element in expression)
+    if not isinstance(expression, sympy.Basic):
         return False
-    return bool(math_verify.verify(gold_parsed, predicted_parsed, timeout_seconds=None))
+    for node in sympy.preorder_traversal(expression):
+        if node in (sympy.nan, sympy.zoo):
+            return True
+        if isinstance(node, sympy.Pow) and node.base.is_zero and node.exp.is_negative:
+            return True
+    try:
+        evaluated = expression.doit()
+    except Exception:  # evaluation is only a probe here
+        return False
+    return isinstance(evaluated, sympy.Basic) and evaluated.has(sympy.nan, sympy.zoo)
+
+
+def _read(answer: str) -> tuple[Any, str]:
+    """An answer parsed by math-verify's LaTeX reading, or (None, why not)."""
+    import sympy
+    from math_verify import parse
+
+    parsed = parse(f"${answer}$", extraction_config=extraction_configs()[:1], parsing_timeout=None)
+    value = parsed[0] if parsed else None
+    if not isinstance(value, (sympy.Basic, sympy.MatrixBase)):
+        return None, "cannot read {}"
+    normalised = parsed[-1] if isinstance(parsed[-1], str) else answer
+    if normalised.count("{") != normalised.count("}"):
+        return None, "cannot read {}"  # normalisation cut the answer: not what was written
+    if undefined(value):
+        return None, "{} is undefined (a division by zero)"
+    return value, ""
+
+
+def verify_cleaned(gold: str, predicted: str) -> tuple[bool, str]:
+    """math-verify's verdict on two cleaned answers, and how it was reached."""
+    from math_verify import verify
+
+    _quiet()
+    _fresh_state()
+    predicted_value, why = _read(predicted)
+    if predicted_value is None:
+        return False, "math-verify: " + why.format("the answer")
+    gold_value, why = _read(gold)
+    if gold_value is None:
+        return False, "math-verify: " + why.format("the target")
+    equal = bool(verify(gold_value, predicted_value, timeout_seconds=None))
+    return equal, "equivalent (math-verify)" if equal else "not equivalent (math-verify)"
+
+
+_LATEX_KINDS = {
+    "latexDisplayDollar": "display math $$…$$",
+    "latexDisplayBracket": "display math \\[…\\]",
+    "latexInlineDollar": "math span $…$",
+    "latexInlineParenthesis": "math span \\(…\\)",
+    "latexInlineBracket": "math span […]",
+    "latexFraction": "fraction",
+    "latexBoxed": "box",
+}
+_ANCHORS = {0: "after 'final answer is'", 50: "after 'final answer is'", 100: "after 'answer:'",
+            200: "after 'answer'"}  # fmt: skip
+
+
+def _answer_of(match: re.Match[str], config: Any, text: str) -> tuple[str, str]:
+    """What a math-verify match found, as the response wrote it, and its kind."""
+    from math_verify import ExprExtractionConfig
+
+    groups = match.groupdict()
+    if isinstance(config, ExprExtractionConfig):
+        kind = "expression" if groups.get("expr") else "number"
+        return text + ("%" if groups.get("percent") else ""), kind
+    pieces, kinds = [], []
+    for prefix in ["first"] + [f"next{i}" for i in range(1, 6)]:
+        for name, value in groups.items():
+            if value and name.startswith(prefix + "_latex"):
+                percent = "\\%" if groups.get(prefix + "_percent") else ""
+                pieces.append(value.strip() + percent)
+                kinds.append(_LATEX_KINDS.get(name.partition("_")[2], "math span"))
+                break
+    if any("\\boxed" in p or "\\fbox" in p for p in pieces):
+        return text, "box"  # math-verify's normalisation took the box's contents
+    return ", ".join(pieces), kinds[0] if kinds else "math span"
+
+
+def mv_extraction(response: str) -> tuple[Any, str, str] | None:
+    """math-verify's extraction from a response: (parsed value or None, the answer as
+    written, how it was found); None when nothing looks like an answer.
+
+    The same search as ``math_verify.parse`` with ``extraction_configs()``: by priority
+    (phrases first, then any math), within one the rightmost match first, the first that
+    SymPy reads wins; when none reads anywhere, the first match tried, unread.
+    """
+    from math_verify.parser import extract_match, get_extraction_regexes
+
+    by_priority: dict[int, list[tuple[re.Pattern[str], Any]]] = {}
+    for patterns, config in get_extraction_regexes(extraction_configs()):
+        for pattern, priority in patterns:
+            by_priority.setdefault(priority, []).append((pattern, config))
+    unread: tuple[Any, str, str] | None = None
+    for priority in sorted(by_priority):
+        found = [(m, c) for pattern, c in by_priority[priority] for m in pattern.finditer(response)]
+        found.sort(key=lambda pair: (pair[0].end(), -pair[0].start()), reverse=True)
+        unreadable: list[tuple[int, int, tuple[Any, str, str]]] = []
+        for match, config in found:
+            value, text = extract_match(match, config)
+            answer, kind = _answer_of(match, config, text)
+            where = _ANCHORS.get(priority, "the last in the text")
+            if kind == "box":
+                where = "math-verify's box reading"
+            how = f"math-verify: {kind}, {where}"
+            if value is None:
+                unreadable.append((*match.span(), (None, answer, how + ", not readable as math")))
+                if unread is None and text:
+                    unread = unreadable[-1][2]
+                continue
+            for start, end, whole in unreadable:
+                if start <= match.start() and match.end() <= end:
+                    # a number out of an expression SymPy cannot read ("-4 0/0") is a
+                    # guess, not an answer: the unreadable whole is the answer
+                    return whole
+            return value, answer, how
+    return unread
+
+
+def extract_with_math_verify(response: str) -> tuple[str, str] | None:
+    """The final answer math-verify finds in a response and how, or None."""
+    _quiet()
+    _fresh_state()
+    found = mv_extraction(response)
+    return None if found is None else (found[1], found[2])
+
+
+def math_verify_task(operation: str, *args: str) -> Any:
+    """What the worker process serves: ``verify`` (gold, predicted) or ``extract``
+    (response); JSON-friendly results."""
+    if operation == "verify":
+        return list(verify_cleaned(*args))
+    if operation == "extract":
+        found = extract_with_math_verify(*args)
+        return [] if found is None else list(found)  # None is the pool's "gave up"
+    raise ValueError(f"unknown math-verify operation {operation!r}")
 
 
 # --------------------------------------------------------------------------- worker pool
@@ -373,6 +636,7 @@ class _Worker:
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         env["PYTHONIOENCODING"] = "utf-8"
+        env["PYTHONHASHSEED"] = WORKER_HASH_SEED
         self.process = subprocess.Popen(
             [sys.executable, "-c", _WORKER_PROGRAM, reference, *preload],
             stdin=subprocess.PIPE,
@@ -582,6 +846,27 @@ def warm_up() -> None:
             prestart()
 
 
+def final_answer(response: str, timeout_s: float | None) -> tuple[str, str] | str | None:
+    """The response's final answer and how it was found; None when there is none; a
+    sentence (str) when it could not be looked for."""
+    found = extract_final_answer(response)
+    if found is not None:
+        return found
+    if not math_verify_available():
+        _warn_missing_once()
+        return (
+            "no \\boxed{}, '####' or plain number after 'answer is'; reading other answers "
+            f"needs math-verify ({INSTALL_HINT})"
+        )
+    reply = symbolic_call(("extract", response), timeout_s)
+    if reply is None:
+        return f"answer extraction (math-verify) gave up after {timeout_s:g}s"
+    if not reply:
+        return None
+    answer, how = reply
+    return str(answer), str(how)
+
+
 def math_answer(
     response: str, record: Record, *, timeout_s: float | None = DEFAULT_TIMEOUT_S
 ) -> Score:
@@ -594,9 +879,11 @@ def math_answer(
     if not any(golds):
         raise ScorerError(f"record {record.id!r} has an empty target")
     shown = " / ".join(repr(clip(gold, 40)) for gold in golds)
-    found = extract_final_answer(response)
+    found = final_answer(response, timeout_s)
     if found is None:
         return Score(0.0, f"no final answer found in {clip(response)!r}; target {shown}")
+    if isinstance(found, str):
+        return Score(0.0, f"{found}: {clip(response)!r}; target {shown}")
     predicted, rule = found
     match = Match(False, "")
     for gold in golds:
