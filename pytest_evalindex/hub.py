@@ -17,9 +17,9 @@ Reading goes through the ``datasets`` library (extra ``hf``) and ``modelscope`` 
 ``HF_DATASETS_CACHE``) as memory-mapped Arrow files, and later runs read it from there, offline
 too when ``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1`` is set. Without those, a Hub that
 does not answer a connection within a few seconds is loaded in the libraries' offline mode, so
-the cache (or one clear error) answers instead of half a minute of retries. Rows are still read a batch
-at a time, never all into memory. A loaded split is kept for the rest of the process, so
-sampling and hashing the same source do not load it twice.
+the cache (or one clear error) answers instead of half a minute of retries. Rows are still
+read a batch at a time, never all into memory. A loaded split is kept for the rest of the
+process, so sampling and hashing the same source do not load it twice.
 
 Fingerprint (:func:`hub_sha256`): sha256 over the bytes of the Arrow files behind the split
 (the cache files of a hub dataset, the ``data-*.arrow`` files of a saved one), in the

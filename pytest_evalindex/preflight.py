@@ -247,10 +247,13 @@ def run_outputs(session: EvalIndexSession) -> list[tuple[str, Path, bool]]:
     return outputs
 
 
-def _gates_with_origin(loaded: LoadedIndex, cli_gates: Sequence[Any]) -> list[tuple[str, Any]]:
-    spec_gates = loaded.gates[: len(loaded.gates) - len(cli_gates)]
+def _gates_with_origin(
+    loaded: LoadedIndex, option_gates: Sequence[Any], origin: str
+) -> list[tuple[str, Any]]:
+    # the spec's gates come first in loaded.gates, then the option's (or the ini's)
+    spec_gates = loaded.gates[: len(loaded.gates) - len(option_gates)]
     named = [(f"{loaded.path.name}: gates[{i}]", gate) for i, gate in enumerate(spec_gates)]
-    return named + [("--index-gate", gate) for gate in cli_gates]
+    return named + [(origin, gate) for gate in option_gates]
 
 
 def judge_problem(session: EvalIndexSession) -> str | None:
@@ -293,7 +296,9 @@ def run_problems(session: EvalIndexSession) -> list[str]:
         problems.append(needs)
     for loaded in session.indexes.values():
         rows = known_rows(loaded.all_records)
-        gates = _gates_with_origin(loaded, options.gate)
+        given = session.config.getoption("evalindex_gate") is not None
+        origin = "--index-gate" if given else "ini evalindex_gate"
+        gates = _gates_with_origin(loaded, options.gate, origin)
         rules = options.compare_fail if options.compare is not None else ()
         found = target_problems(gates, rules, rows)
         if len(session.indexes) > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def test_gates_from_the_spec_and_the_ini_are_checked_too(
     err = usage_error(result)
     assert "2 problems, nothing was run" in err
     assert "pre.yaml: gates[0]: gate 'tag:eng>=0.5': the test set has no tag named 'eng'" in err
-    assert "--index-gate: gate 'dataset:facs>=0.1'" in err
+    assert "ini evalindex_gate: gate 'dataset:facs>=0.1'" in err
 
 
 def test_compare_fail_rule_naming_a_missing_row_stops_before_any_request(
@@ -482,6 +483,10 @@ def test_hub_source_without_network_fails_fast_with_one_message(
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_DATASETS_CACHE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HOME", str(pytester.path / "hf_home"))
+    # a hub that cannot be reached, wherever the test runs: a loopback port nobody listens on
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     pytester.makefile(
         ".yaml",
         hub="name: hub\ndatasets:\n  - name: faq\n    adapter: general_qa\n"
