@@ -113,6 +113,9 @@ class _EscapedGroup:
             attrs["help"] = attrs["help"].replace("%", "%%")
         self._group.addoption(*names, **attrs)
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._group, name)
+
 
 def add_options(parser: pytest.Parser) -> None:
     group = _EscapedGroup(parser.getgroup("evalindex", "evaluation index"))
