@@ -109,7 +109,7 @@ def compare_results(
     only_in_new = [i for i in new_by_id if i not in base_by_id]
     shared = len(new_by_id) - len(only_in_new)
     if (only_in_base or only_in_new) and not intersection:
-        raise ComparisonError(_refusal(base, new, only_in_base, only_in_new, shared))
+        raise ComparisonError(testset_refusal(base, new, only_in_base, only_in_new, shared))
 
     pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
     errors_excluded = 0
@@ -167,7 +167,7 @@ def _samples_by_id(results: Mapping[str, Any], which: str) -> dict[str, Mapping[
     return by_id
 
 
-def _refusal(
+def testset_refusal(
     base: Mapping[str, Any],
     new: Mapping[str, Any],
     only_in_base: Sequence[str],

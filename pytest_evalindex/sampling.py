@@ -276,19 +276,37 @@ def sample_leaves(
     records: list[Record] = []
     for scan, n in zip(scans, allocation, strict=True):
         for position, row in scan.selected(n):
-            records.append(scan.adapter.to_record(row, position, scan.leaf))
+            try:
+                records.append(scan.adapter.to_record(row, position, scan.leaf))
+            except EvalIndexError as exc:
+                raise _at_line(exc, row, position) from None
     return records, warnings
 
 
+def _at_line(exc: EvalIndexError, row: Any, position: int) -> EvalIndexError:
+    """An adapter's complaint about "row N" of a text file, told as the file's line."""
+    from pytest_evalindex.sources import row_line
+
+    line = row_line(row)
+    if line is None or exc.line is not None:
+        return exc
+    message = exc.message.replace(f"row {position} (counting from 0)", "the row")
+    return EvalIndexError(message, file=exc.file, line=line, field=exc.field)
+
+
 def _run_pass(rows: Iterable[dict[str, Any]], scans: Sequence[_LeafScan]) -> None:
-    if len(scans) == 1:
-        feed = scans[0].feed
+    position, row = 0, None
+    try:
+        if len(scans) == 1:
+            feed = scans[0].feed
+            for position, row in enumerate(rows):
+                feed(position, row)
+            return
         for position, row in enumerate(rows):
-            feed(position, row)
-        return
-    for position, row in enumerate(rows):
-        for scan in scans:
-            scan.feed(position, row)
+            for scan in scans:
+                scan.feed(position, row)
+    except EvalIndexError as exc:
+        raise _at_line(exc, row, position) from None
 
 
 # --------------------------------------------------------------------------- the index

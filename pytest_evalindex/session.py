@@ -206,6 +206,8 @@ class EvalIndexSession:
         self.model: DefaultModel | None = None
         self.local_server: LocalModelServer | None = None
         self.judge: JudgeModel | None = None
+        self.judge_base_url: str | None = None  # the judge's own endpoint, when set
+        self.write_errors: list[str] = []  # output files the end of the run could not write
         self.stop_reason: str | None = None
         # node id -> the items this process runs after it, in order, for the look-ahead
         self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
@@ -256,6 +258,7 @@ class EvalIndexSession:
         base_url = self.options.judge_base_url or judge_defaults.get("base_url")
         if not name and not base_url:
             return {"sandbox": self.options.sandbox}
+        self.judge_base_url = base_url
 
         def make_client() -> ChatClient:
             model = self.model_settings()
@@ -664,6 +667,8 @@ class EvalIndexSession:
         # before pytest's own pytest_sessionfinish writes the --junitxml file
         add_run_properties(self.config, [i.results for i in self.finished() if i.results])
         self._write_results()
+        if self.write_errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
         if session.exitstatus == pytest.ExitCode.OK:
             if any(i.verdicts and i.verdicts.refused for i in self.finished()):
                 session.exitstatus = pytest.ExitCode.USAGE_ERROR
@@ -703,6 +708,8 @@ class EvalIndexSession:
         return path.with_name(f"{path.stem}.{loaded.name}{path.suffix}")
 
     def _write_results(self) -> None:
+        from pytest_evalindex.outputs import writing
+
         finished = self.finished()
         if not finished:
             return
@@ -717,41 +724,50 @@ class EvalIndexSession:
             assert loaded.results is not None
             if id(loaded) not in texts:
                 texts[id(loaded)] = results_text(loaded.results)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(texts[id(loaded)], "utf-8")
-            os.replace(tmp, path)
+            with writing(self.write_errors, path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_text(texts[id(loaded)], "utf-8")
+                os.replace(tmp, path)
         if self.options.html_path is not None:
             from pytest_evalindex.report.html import write_html
 
             for loaded in finished:
                 assert loaded.results is not None
                 verdicts = loaded.verdicts or Verdicts()
-                write_html(
-                    self.suffixed(self.options.html_path, loaded, finished),
-                    loaded.results,
-                    verdicts.comparison,
-                    base_results=verdicts.base_results,
-                )
+                html_path = self.suffixed(self.options.html_path, loaded, finished)
+                with writing(self.write_errors, html_path):
+                    write_html(
+                        html_path,
+                        loaded.results,
+                        verdicts.comparison,
+                        base_results=verdicts.base_results,
+                    )
         from pytest_evalindex.report.markdown import publish_markdown
 
-        publish_markdown(
-            self.options.markdown_path,
-            [(i.results, i.verdicts) for i in finished if i.results is not None],
-            fail_under=self.options.fail_under,
-        )
+        with writing(self.write_errors, self.options.markdown_path or "the markdown summary"):
+            publish_markdown(
+                self.options.markdown_path,
+                [(i.results, i.verdicts) for i in finished if i.results is not None],
+                fail_under=self.options.fail_under,
+            )
         if self.options.save is not None:
             from pytest_evalindex.baselines import save_run
 
             for loaded in finished:
                 assert loaded.results is not None
-                loaded.saved_to = save_run(
-                    loaded.results, root=self.evalindex_dir(), name=self.options.save or None
-                )
+                with writing(self.write_errors, f"the saved run of {loaded.name}"):
+                    loaded.saved_to = save_run(
+                        loaded.results, root=self.evalindex_dir(), name=self.options.save or None
+                    )
 
     def gate_failures(self) -> list[str]:
         """Verdicts that fail the run; empty when every gate holds."""
         failures = [f for i in self.finished() if i.verdicts for f in i.verdicts.failures]
+        return failures + self.fail_under_failures()
+
+    def fail_under_failures(self) -> list[str]:
+        failures: list[str] = []
         threshold = self.options.fail_under
         if threshold is None:
             return failures
@@ -801,8 +817,11 @@ class EvalIndexSession:
                 write(f"saved this run as {loaded.saved_to}")
         if self.sandbox and self.sandbox["note"] and self.finished():
             write(f"WARNING evalindex: {self.sandbox['note']}", yellow=True, bold=True)
-        failures = self.gate_failures()
+        # gate and compare-fail failures were printed in their sections above
+        failures = self.fail_under_failures()
         for failure in failures:
             write(f"FAIL {failure}", red=True, bold=True)
+        for error in self.write_errors:
+            write(f"ERROR {error}", red=True, bold=True)
         if self.options.fail_under is not None and self.finished() and not failures:
             write(f"PASS index >= --index-fail-under {self.options.fail_under}", green=True)

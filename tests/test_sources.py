@@ -16,7 +16,7 @@ import pytest
 
 from pytest_evalindex import sources
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.sources import iter_rows, resolve_source, source_sha256
+from pytest_evalindex.sources import iter_rows, resolve_source, row_line, source_sha256
 
 ROWS = [
     {"question": "What is 2+2?", "answer": "4"},
@@ -82,7 +82,11 @@ def test_every_format_reads_the_same_rows(tmp_path: Path, fmt: str, compressed: 
     path = write_bytes(tmp_path / name, FORMATS[fmt](ROWS))
     rows = list(iter_rows(str(path)))
     assert rows == ROWS
-    assert all(type(row) is dict for row in rows)
+    # dicts; those read line by line also know the line each row starts on
+    assert all(isinstance(row, dict) for row in rows)
+    if fmt in ("jsonl", "ndjson", "csv", "tsv"):
+        lines = [row_line(row) or 0 for row in rows]
+        assert 0 not in lines and lines == sorted(set(lines))
 
 
 def test_extension_is_case_insensitive(tmp_path: Path) -> None:
