@@ -35,6 +35,7 @@ def test_shutdown_without_waiting_leaves_running_calls_and_drops_queued_ones() -
     assert queued.cancelled()
     assert not running.done()
     # daemon threads: the interpreter does not wait for them at exit
-    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("abandon-"))
+    threads = [t for t in threading.enumerate() if t.name.startswith("abandon-")]
+    assert threads and all(t.daemon for t in threads)
     release.set()
     assert running.result(timeout=5) is True
