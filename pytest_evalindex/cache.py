@@ -95,6 +95,21 @@ class ResponseCache:
             (key, json.dumps(answer, ensure_ascii=False), time.time()),
         )
 
+    def count_present(self, keys: list[str]) -> int:
+        """How many of ``keys`` have an answer stored (each key counted once)."""
+        unique = sorted(set(keys))
+        found = 0
+        conn = self._connect()
+        # SQLite limits the parameters of one statement; 500 is well inside every build
+        for start in range(0, len(unique), 500):
+            batch = unique[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            row = conn.execute(
+                f"SELECT COUNT(*) FROM answers WHERE key IN ({marks})", batch
+            ).fetchone()
+            found += int(row[0])
+        return found
+
     def __len__(self) -> int:
         return int(self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 

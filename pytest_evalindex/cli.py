@@ -275,7 +275,13 @@ def run_compare(args: argparse.Namespace) -> int:
         print()
     for verdict in verdicts:
         print(f"{'FAIL' if verdict.failed else 'PASS'} {verdict.rule}: {verdict.message}")
-    return EXIT_COMPARE_FAILED if any(v.failed for v in verdicts) else EXIT_OK
+    from pytest_evalindex.partial import gate_failure, partial_of
+
+    partial = partial_of(new) if verdicts else None
+    if partial is not None:
+        print(f"FAIL {gate_failure(partial)}")
+    failed = partial is not None or any(v.failed for v in verdicts)
+    return EXIT_COMPARE_FAILED if failed else EXIT_OK
 
 
 # --------------------------------------------------------------------------- gate
@@ -298,11 +304,18 @@ def _declare_gate(parser: argparse.ArgumentParser) -> None:
 def run_gate(args: argparse.Namespace) -> int:
     from pytest_evalindex.baselines import read_results
     from pytest_evalindex.gates import evaluate_gates, format_verdicts
+    from pytest_evalindex.partial import gate_failure, partial_of
 
-    verdicts = evaluate_gates(args.gates, read_results(args.results))
+    results = read_results(args.results)
+    verdicts = evaluate_gates(args.gates, results)
     for line in format_verdicts(verdicts):
         print(line)
-    return EXIT_COMPARE_FAILED if any(not v.passed for v in verdicts) else EXIT_OK
+    # a run of part of the test set never passes a gate for the whole index
+    partial = partial_of(results)
+    if partial is not None:
+        print(f"FAIL {gate_failure(partial)}")
+    failed = partial is not None or any(not v.passed for v in verdicts)
+    return EXIT_COMPARE_FAILED if failed else EXIT_OK
 
 
 # --------------------------------------------------------------------------- merge

@@ -66,7 +66,8 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
     ("--index-sampler", "sampler", sampler_name, "NAME",
      "override the spec's sampler: weighted, stratified or uniform"),
     ("--index-json", "json", None, "PATH",
-     "also write the results JSON here (always written to .evalindex/last.json)"),
+     "also write the results JSON here (always written to .evalindex/last.json, "
+     "or last.partial.json for a run of part of the test set)"),
     ("--index-html", "html", None, "PATH",
      "write a self-contained HTML case-analysis report here"),
     ("--index-markdown", "markdown", None, "PATH",

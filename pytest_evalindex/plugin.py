@@ -86,6 +86,10 @@ def pytest_configure(config: pytest.Config) -> None:
             session.is_index_nodeid, options.concurrency, session.shared_with_workers
         )
         config.pluginmanager.register(scheduler, "evalindex-xdist-scheduler")
+        from pytest_evalindex.interrupt import WorkerProcesses
+
+        session.worker_processes = WorkerProcesses()
+        config.pluginmanager.register(session.worker_processes, "evalindex-xdist-workers")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -15,7 +15,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ import pytest
 from pytest_evalindex.cache import ResponseCache, cache_key
 from pytest_evalindex.client import ChatClient, ModelAnswer
 from pytest_evalindex.records import Record
+from pytest_evalindex.threads import DaemonPool
 
 
 def per_process_concurrency(concurrency: int, workers: int) -> int:
@@ -74,7 +75,7 @@ class ScoreAhead:
         threads: int,
     ) -> None:
         self.scorer_for = scorer_for
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="evalindex-score")
+        self._pool = DaemonPool(threads, name="evalindex-score")
         self._scores: dict[tuple[str, int], tuple[str, Future[Any]]] = {}
         self._lock = threading.Lock()
 
@@ -101,8 +102,8 @@ class ScoreAhead:
         except CancelledError:
             return None
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
         with self._lock:
             self._scores.clear()
 
@@ -147,7 +148,7 @@ class Requester:
         self.client = client
         self.cache = cache
         self.score_ahead = score_ahead
-        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="evalindex-request")
+        self._pool = DaemonPool(max_in_flight, name="evalindex-request")
         self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
         self._lock = threading.Lock()
 
@@ -187,6 +188,14 @@ class Requester:
         self.client.close()
         if self.cache is not None:
             self.cache.close()
+
+    def abandon(self) -> None:
+        """Stop at once (the run was interrupted): queued requests are dropped, those in
+        flight are left to finish or to die with the process. The client and the cache stay
+        open for them; each answer that still arrives is cached as usual."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.score_ahead is not None:
+            self.score_ahead.close(wait=False)
 
 
 class DefaultModel:

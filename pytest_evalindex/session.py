@@ -29,6 +29,7 @@ from pytest_evalindex.runner import DefaultModel
 from pytest_evalindex.verdicts import Verdicts
 
 if TYPE_CHECKING:
+    from pytest_evalindex.interrupt import WorkerProcesses
     from pytest_evalindex.local_model import LocalModelServer
     from pytest_evalindex.runner import JudgeModel, ScoreAhead, WorkerQueue
 
@@ -68,6 +69,7 @@ class LoadedIndex:
     baseline: tuple[Path, dict[str, Any]] | None = None
     verdicts: Verdicts | None = None
     saved_to: Path | None = None
+    save_refused: str | None = None
     _testset_sha256: str | None = None
 
     @property
@@ -219,6 +221,11 @@ class EvalIndexSession:
         self.sandbox: dict[str, Any] | None = None  # the code sandbox (results run.sandbox)
         # path as given -> its index; resolving a path is a system call, items are many
         self._index_by_path: dict[Path | str, LoadedIndex | None] = {}
+        from pytest_evalindex.interrupt import StopSignals
+
+        self.signals = StopSignals(worker=self.is_worker)
+        self.interrupted = False  # Ctrl-C or SIGTERM, not xdist stopping for -x
+        self.worker_processes: WorkerProcesses | None = None  # the xdist controller's
 
     # -- loading ------------------------------------------------------------------------
 
@@ -611,6 +618,47 @@ class EvalIndexSession:
         if loaded is not None:
             loaded.samples.append(data["sample"])
 
+    # -- interruption -------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.signals.install()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        from pytest_evalindex.interrupt import keep_last_frame
+        from pytest_evalindex.partial import is_keyboard_interrupt
+
+        received = self.signals.received is not None
+        self.interrupted = received or is_keyboard_interrupt(excinfo.value)
+        if self.interrupted:
+            # before anything else, so the workers stop while this process reports
+            self.stop_at_once()
+            if not self.config.option.fulltrace:
+                keep_last_frame(excinfo)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.signals.restore()
+
+    def stop_at_once(self) -> None:
+        """Interrupted: tell the workers, drop queued requests, leave those in flight."""
+        if self.worker_processes is not None:
+            self.worker_processes.interrupt()
+        if self.model is not None:
+            self.model.requester.abandon()
+
+    def partial_of(self, loaded: LoadedIndex, session: pytest.Session) -> dict[str, Any] | None:
+        from pytest_evalindex.partial import partial_run, selection_causes
+
+        causes = selection_causes(
+            self.config,
+            session,
+            index_paths=self.indexes,
+            shard=self.options.shard is not None,
+            interrupted=self.interrupted,
+        )
+        ran = len({s["id"] for s in loaded.samples})
+        return partial_run(ran=ran, of=len(loaded.all_records), causes=causes)
+
     # -- the end of the run -------------------------------------------------------------
 
     def run_metadata(self, loaded: LoadedIndex) -> dict[str, Any]:
@@ -643,10 +691,12 @@ class EvalIndexSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.model is not None:
-            self.model.requester.close()
-        if self.judge is not None:
-            self.judge.close()
+        self.signals.finishing()
+        if not self.interrupted:  # else stop_at_once() has abandoned the requests
+            if self.model is not None:
+                self.model.requester.close()
+            if self.judge is not None:
+                self.judge.close()
         if self.is_worker or self.config.option.collectonly:
             return
         from pytest_evalindex.aggregate import build_results
@@ -658,7 +708,7 @@ class EvalIndexSession:
             loaded.results = build_results(
                 loaded.samples,
                 index_name=loaded.name,
-                run=self.run_metadata(loaded),
+                run={**self.run_metadata(loaded), "partial": self.partial_of(loaded, session)},
                 seed=self.bootstrap_seed(),
             )
             loaded.verdicts = self.verdicts_for(loaded, loaded.results)
@@ -684,15 +734,30 @@ class EvalIndexSession:
         if self.options.shard is not None:
             # a shard is part of a run: gates and comparisons belong on the merged result
             return Verdicts()
-        return judge_run(
+        from pytest_evalindex.partial import compare_on_shared, partial_of
+
+        # a partial run of the baseline's test set is compared on the records it ran
+        shared = compare_on_shared(results, loaded.baseline[1] if loaded.baseline else None)
+        verdicts = judge_run(
             results,
             gates=loaded.gates,
             baseline=loaded.baseline,
             compare_rules=self.options.compare_fail,
             alpha=self.options.alpha,
-            intersection=self.options.compare_intersection,
+            intersection=self.options.compare_intersection or shared,
             seed=self.bootstrap_seed(),
         )
+        partial = partial_of(results)
+        if partial is not None and (
+            loaded.gates or self.options.fail_under is not None or self.options.compare_fail
+        ):
+            from pytest_evalindex.partial import gate_failure
+
+            failure = gate_failure(partial)
+            verdicts.failures.append(failure)
+            # printed once, in its own section, like the gates' own failures
+            verdicts.sections.append(("partial run", [f"FAIL {failure}"]))
+        return verdicts
 
     def finished(self) -> list[LoadedIndex]:
         return [i for i in self.indexes.values() if i.results is not None]
@@ -715,8 +780,15 @@ class EvalIndexSession:
             return
         last_dir = self.evalindex_dir()
         targets: list[tuple[Path, LoadedIndex]] = []
+        from pytest_evalindex.partial import last_results_name, partial_of
+
         for loaded in finished:
-            targets.append((self.suffixed(last_dir / "last.json", loaded, finished), loaded))
+            assert loaded.results is not None
+            name, stale = last_results_name(partial_of(loaded.results))
+            targets.append((self.suffixed(last_dir / name, loaded, finished), loaded))
+            if stale is not None:
+                # a whole run supersedes the last partial one
+                self.suffixed(last_dir / stale, loaded, finished).unlink(missing_ok=True)
             if self.options.json_path is not None:
                 targets.append((self.suffixed(self.options.json_path, loaded, finished), loaded))
         texts: dict[int, str] = {}
@@ -756,6 +828,12 @@ class EvalIndexSession:
 
             for loaded in finished:
                 assert loaded.results is not None
+                partial = partial_of(loaded.results)
+                if partial is not None:
+                    from pytest_evalindex.partial import save_refusal
+
+                    loaded.save_refused = save_refusal(partial)
+                    continue
                 with writing(self.write_errors, f"the saved run of {loaded.name}"):
                     loaded.saved_to = save_run(
                         loaded.results, root=self.evalindex_dir(), name=self.options.save or None
@@ -815,13 +893,52 @@ class EvalIndexSession:
                 )
             if loaded.saved_to is not None:
                 write(f"saved this run as {loaded.saved_to}")
+            for line, style in self.partial_notes(loaded):
+                write(line, **style)
         if self.sandbox and self.sandbox["note"] and self.finished():
             write(f"WARNING evalindex: {self.sandbox['note']}", yellow=True, bold=True)
-        # gate and compare-fail failures were printed in their sections above
+        # gate, compare-fail and partial-run failures were printed in their sections above
         failures = self.fail_under_failures()
         for failure in failures:
             write(f"FAIL {failure}", red=True, bold=True)
         for error in self.write_errors:
             write(f"ERROR {error}", red=True, bold=True)
-        if self.options.fail_under is not None and self.finished() and not failures:
+        if self.options.fail_under is not None and self.finished() and not self.gate_failures():
             write(f"PASS index >= --index-fail-under {self.options.fail_under}", green=True)
+        if self.interrupted:
+            write(self.interrupted_line(), yellow=True, bold=True)
+
+    def partial_notes(self, loaded: LoadedIndex) -> list[tuple[str, dict[str, bool]]]:
+        """What the end of a partial run did differently, for the terminal."""
+        from pytest_evalindex.partial import PARTIAL_RESULTS, comparison_note, partial_of
+
+        assert loaded.results is not None
+        partial = partial_of(loaded.results)
+        if partial is None:
+            return []
+        where = self.suffixed(self.evalindex_dir() / PARTIAL_RESULTS, loaded, self.finished())
+        notes: list[tuple[str, dict[str, bool]]] = [
+            (f"results of this partial run: {where.relative_to(self.config.rootpath)}", {})
+        ]
+        if loaded.verdicts is not None and loaded.verdicts.comparison is not None:
+            notes.append((comparison_note(partial), {"yellow": True}))
+        if loaded.save_refused:
+            notes.append((loaded.save_refused, {"yellow": True}))
+        return notes
+
+    def interrupted_line(self) -> str:
+        from pytest_evalindex.interrupt import kept_answers, shown_path
+        from pytest_evalindex.partial import interrupted_line
+
+        settings = self.model_settings()
+        cache_dir = None if self.options.no_cache else self.options.cache_dir
+        kept = kept_answers(
+            cache_dir,
+            (r for loaded in self.indexes.values() for r in loaded.records),
+            repeats=self.options.repeat,
+            base_url=settings["base_url"],
+            model=settings["name"] or "default",
+            generation=settings["generation"],
+        )
+        shown = shown_path(cache_dir, self.config.invocation_params.dir) if cache_dir else ""
+        return interrupted_line(kept, shown)

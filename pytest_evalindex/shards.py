@@ -21,6 +21,7 @@ from typing import Any
 
 from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.partial import merged_partial, partial_of, whole_size
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -92,6 +93,9 @@ def merge_results(
             samples.append(sample)
 
     merged_run = _merged_run(runs, len(docs))
+    # each shard is partial ("shard"); together they are whole, unless records are missing
+    partials = [partial_of(doc) for doc in docs]
+    merged_run["partial"] = merged_partial(partials, ran=len(samples), of=whole_size(partials))
     index_name = str((first.get("index") or {}).get("name") or "index")
     return build_results(
         _ordered(samples), index_name=index_name, run=merged_run, seed=seed, n_boot=n_boot

@@ -187,9 +187,12 @@ def report_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert without_policy != hostile_page.read_text(encoding="utf-8")
     (folder / "hostile-no-csp.html").write_text(without_policy, encoding="utf-8")
+    partial_run = {"ran": len(samples), "of": 400, "why": "-k, <b>interrupted</b>"}
+    partial = {**results, "run": {**results["run"], "partial": partial_run}}
     return {
         "samples": samples,
         "results": results,
+        "partial": write_html(folder / "partial.html", partial),
         "comparison": comparison,
         "base": base,
         "report": write_html(folder / "report.html", results),
@@ -308,6 +311,24 @@ def test_secondary_metrics_table_is_shown(browser: Any, report_files: dict[str, 
     alpha = [n for n in range(120) if n % 25 != 7]
     assert shown[0] == ["alpha", "strict", fmt(sum(n % 3 != 0 for n in alpha) / len(alpha)),
                         str(len(alpha))]  # fmt: skip
+
+
+def test_a_partial_run_shows_a_banner(browser: Any, report_files: dict[str, Any]) -> None:
+    open_report(browser, report_files["partial"])
+    banner = browser.find_element("id", "partial-banner")
+    assert banner.is_displayed()
+    count = len(report_files["samples"])
+    assert banner.text.startswith(f"Partial run: {count} of 400 records (-k, <b>interrupted</b>).")
+    assert "the whole index" in banner.text
+    # the banner comes before the score cards, and a whole run has none
+    assert browser.execute_script(
+        "const b = document.getElementById('partial-banner');"
+        "return !!(b.compareDocumentPosition(document.getElementById('summary'))"
+        " & Node.DOCUMENT_POSITION_FOLLOWING);"
+    )
+    assert browser.find_elements("css selector", "#partial-banner b") == []
+    open_report(browser, report_files["report"])
+    assert browser.find_elements("id", "partial-banner") == []
 
 
 def test_filters_narrow_the_table(browser: Any, report_files: dict[str, Any]) -> None:

@@ -44,8 +44,14 @@ def format_index_line(index: Mapping[str, Any]) -> str:
 
 
 def format_summary(results: Mapping[str, Any]) -> list[str]:
-    """The index line first, then one table per grouping."""
+    """The index line first (and, for a run of part of the test set, how much of it ran),
+    then one table per grouping."""
     lines = [format_index_line(results["index"])]
+    partial = (results.get("run") or {}).get("partial")
+    if isinstance(partial, Mapping):
+        from pytest_evalindex.partial import header_line
+
+        lines.append(header_line(partial))
     tables = results.get("tables", {})
     for name in TABLE_ORDER:
         rows = tables.get(name) or []

@@ -195,6 +195,16 @@
     if (run.testset_sha256) facts.push("test set " + str(run.testset_sha256).slice(0, 12));
     facts.push(total + " samples");
     app.appendChild(el("p", { class: "run-info" }, facts.map((f) => el("span", { text: f }))));
+    // a run of part of the test set (-k, --lf, a shard, an interruption, ...): say so first
+    const partial = run.partial;
+    if (partial && typeof partial === "object") {
+      app.appendChild(el("p", {
+        class: "partial-banner", id: "partial-banner", role: "note",
+        text: "Partial run: " + fmtInt(partial.ran) + " of " + fmtInt(partial.of) + " records (" +
+          str(partial.why) + "). The index covers only these records; gates and baselines need " +
+          "the whole index.",
+      }));
+    }
 
     const outcomes = { passed: 0, missed: 0, error: 0 };
     for (const o of outcomeOf) if (o in outcomes) outcomes[o] += 1;
