@@ -17,9 +17,14 @@ def run_mode(request: pytest.FixtureRequest) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _strict_inner_runs(request: pytest.FixtureRequest) -> None:
-    """Inner pytester runs get the same warnings-as-errors policy as the project."""
+    """Inner pytester runs get the same warnings-as-errors policy as the project, and the
+    same fixed order: pytest-randomly is installed for tests/test_other_plugins.py, which
+    turns it back on where it is the subject."""
     if "pytester" in request.fixturenames:
         pytester: pytest.Pytester = request.getfixturevalue("pytester")
         pytester.makeini(
             "[pytest]\nfilterwarnings =\n    error\n    ignore::pytest.PytestAssertRewriteWarning\n"
         )
+        # set after pytester clears PYTEST_ADDOPTS; inner runs and their xdist workers read it
+        monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")

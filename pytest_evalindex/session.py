@@ -69,6 +69,18 @@ class LoadedIndex:
     verdicts: Verdicts | None = None
     saved_to: Path | None = None
     _testset_sha256: str | None = None
+    # sample id -> its place in ``samples``, so a rerun's sample replaces the earlier one
+    _sample_at: dict[str, int] = field(default_factory=dict)
+
+    def add_sample(self, sample: dict[str, Any]) -> None:
+        """Keep a reported sample; the last report of a record wins (pytest-rerunfailures
+        reports every attempt), so each record counts once."""
+        at = self._sample_at.get(sample["id"])
+        if at is None:
+            self._sample_at[sample["id"]] = len(self.samples)
+            self.samples.append(sample)
+        else:
+            self.samples[at] = sample
 
     @property
     def testset_sha256(self) -> str:
@@ -214,6 +226,10 @@ class EvalIndexSession:
         # on an xdist worker: what xdist has queued for it, across shards
         self.worker_queue: WorkerQueue | None = None
         self.score_ahead_decided = False
+        from pytest_evalindex.report.html_extras import pytest_html_writes_report
+
+        # pytest-html's report gets each not-passed item's details
+        self.html_extras = pytest_html_writes_report(config)
         # path as given -> its index; resolving a path is a system call, items are many
         self._index_by_path: dict[Path | str, LoadedIndex | None] = {}
 
@@ -530,7 +546,10 @@ class EvalIndexSession:
                 # verdict on an answer nobody uses would still be paid for
                 requester.score_ahead = self.score_ahead()
                 self.score_ahead_decided = True
-            model.prefetch(self.upcoming(item))
+            kept = item.evalindex_answers  # a rerun's answers: not to be asked again
+            model.prefetch(
+                (r, k) for r, k in self.upcoming(item) if r is not item.record or k not in kept
+            )
             ask: Callable[[Record, int], Any] = model
             if requester.score_ahead is not None:
                 prescored = requester.score_ahead.take
@@ -539,6 +558,10 @@ class EvalIndexSession:
             def ask(record: Record, repeat: int) -> Any:
                 return model(record)
 
+        from pytest_evalindex.attempts import remembering
+
+        # a rerun of this item (pytest-rerunfailures) reuses the answers it already got
+        ask = remembering(item.evalindex_answers, ask)
         try:
             evaluate(
                 sample,
@@ -564,7 +587,7 @@ class EvalIndexSession:
         report = yield
         if self.stop_reason:
             item.session.shouldstop = self.stop_reason
-        if not isinstance(item, IndexItem) or getattr(item, "_evalindex_reported", False):
+        if not isinstance(item, IndexItem):
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
             sample = item.evalindex_sample
@@ -578,7 +601,13 @@ class EvalIndexSession:
                 sample["explanation"] = f"{call.excinfo.typename}: {call.excinfo.value}"
             # only builtins cross the xdist wire
             report.evalindex = {"index": str(item.path), "sample": sample}
-            item._evalindex_reported = True  # type: ignore[attr-defined]
+            if not report.failed:
+                # kept only for a rerun, which only follows a failure
+                item.evalindex_answers.clear()
+            if sample["outcome"] != "passed" and self.html_extras:
+                from pytest_evalindex.report.html_extras import add_details
+
+                add_details(report, describe_sample(item.record, sample))
         return report
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
@@ -590,11 +619,29 @@ class EvalIndexSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "evalindex", None)
-        if not data or self.is_worker:
+        if self.is_worker:
+            return
+        if not data:
+            self._record_lost_item(report)
             return
         loaded = self.index_for(data["index"])
         if loaded is not None:
-            loaded.samples.append(data["sample"])
+            loaded.add_sample(data["sample"])
+
+    def _record_lost_item(self, report: pytest.TestReport) -> None:
+        # xdist reports an item whose worker died with no sample on it: count it as an error
+        if (
+            not report.failed
+            or report.when == "teardown"
+            or not self.is_index_nodeid(report.nodeid)
+        ):
+            return
+        from pytest_evalindex.attempts import lost_sample
+
+        loaded = self.index_for(self.config.rootpath / report.nodeid.split("::", 1)[0])
+        sample = lost_sample(loaded, report.nodeid, str(report.longrepr)) if loaded else None
+        if loaded is not None and sample is not None:
+            loaded.add_sample(sample)
 
     # -- the end of the run -------------------------------------------------------------
 
