@@ -17,8 +17,10 @@ def run_mode(request: pytest.FixtureRequest) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _strict_inner_runs(request: pytest.FixtureRequest) -> None:
-    """Inner pytester runs get the same warnings-as-errors policy as the project, and
-    never write into the summary of the CI job that runs the project's own tests."""
+    """Inner pytester runs get the same warnings-as-errors policy as the project, the same
+    fixed order (pytest-randomly is installed for tests/test_other_plugins.py, which turns it
+    back on where it is the subject), and never write into the summary of the CI job that
+    runs the project's own tests."""
     if "pytester" in request.fixturenames:
         monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
         monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
@@ -26,3 +28,5 @@ def _strict_inner_runs(request: pytest.FixtureRequest) -> None:
         pytester.makeini(
             "[pytest]\nfilterwarnings =\n    error\n    ignore::pytest.PytestAssertRewriteWarning\n"
         )
+        # set after pytester clears PYTEST_ADDOPTS; inner runs and their xdist workers read it
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")

@@ -81,6 +81,8 @@ class IndexItem(pytest.Function):
         super().__init__(**kwargs)
         self.record = record
         self.evalindex_sample: dict[str, Any] | None = None
+        # repeat number -> the answer received, kept while the item may be rerun
+        self.evalindex_answers: dict[int, Any] = {}
         for name in dict.fromkeys([record.task_type, *record.tags, record.dataset]):
             self.add_marker(name)
 

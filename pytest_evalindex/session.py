@@ -71,6 +71,18 @@ class LoadedIndex:
     saved_to: Path | None = None
     save_refused: str | None = None
     _testset_sha256: str | None = None
+    # sample id -> its place in ``samples``, so a rerun's sample replaces the earlier one
+    _sample_at: dict[str, int] = field(default_factory=dict)
+
+    def add_sample(self, sample: dict[str, Any]) -> None:
+        """Keep a reported sample; the last report of a record wins (pytest-rerunfailures
+        reports every attempt), so each record counts once."""
+        at = self._sample_at.get(sample["id"])
+        if at is None:
+            self._sample_at[sample["id"]] = len(self.samples)
+            self.samples.append(sample)
+        else:
+            self.samples[at] = sample
 
     @property
     def testset_sha256(self) -> str:
@@ -219,6 +231,11 @@ class EvalIndexSession:
         self.worker_queue: WorkerQueue | None = None
         self.score_ahead_decided = False
         self.sandbox: dict[str, Any] | None = None  # the code sandbox (results run.sandbox)
+
+        from pytest_evalindex.report.html_extras import pytest_html_writes_report
+
+        # pytest-html's report gets each not-passed item's details
+        self.html_extras = pytest_html_writes_report(config)
         # path as given -> its index; resolving a path is a system call, items are many
         self._index_by_path: dict[Path | str, LoadedIndex | None] = {}
         from pytest_evalindex.interrupt import StopSignals
@@ -546,7 +563,10 @@ class EvalIndexSession:
                 # verdict on an answer nobody uses would still be paid for
                 requester.score_ahead = self.score_ahead()
                 self.score_ahead_decided = True
-            model.prefetch(self.upcoming(item))
+            kept = item.evalindex_answers  # a rerun's answers: not to be asked again
+            model.prefetch(
+                (r, k) for r, k in self.upcoming(item) if r is not item.record or k not in kept
+            )
             ask: Callable[[Record, int], Any] = model
             if requester.score_ahead is not None:
                 prescored = requester.score_ahead.take
@@ -555,6 +575,10 @@ class EvalIndexSession:
             def ask(record: Record, repeat: int) -> Any:
                 return model(record)
 
+        from pytest_evalindex.attempts import remembering
+
+        # a rerun of this item (pytest-rerunfailures) reuses the answers it already got
+        ask = remembering(item.evalindex_answers, ask)
         try:
             evaluate(
                 sample,
@@ -580,7 +604,7 @@ class EvalIndexSession:
         report = yield
         if self.stop_reason:
             item.session.shouldstop = self.stop_reason
-        if not isinstance(item, IndexItem) or getattr(item, "_evalindex_reported", False):
+        if not isinstance(item, IndexItem):
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
             sample = item.evalindex_sample
@@ -596,11 +620,20 @@ class EvalIndexSession:
             report.evalindex = {"index": str(item.path), "sample": sample}
             from pytest_evalindex.report.junit import sample_properties
 
-            # the teardown report copies the item's, and that one is what --junitxml reads
+            # the teardown report copies the item's, and that one is what --junitxml reads;
+            # a rerun's attempt replaces the properties of the attempt before it
             properties = sample_properties(sample)
-            item.user_properties.extend(properties)
-            report.user_properties.extend(properties)
-            item._evalindex_reported = True  # type: ignore[attr-defined]
+            ours = {name for name, _ in properties}
+            for holder in (item, report):
+                kept = [p for p in holder.user_properties if p[0] not in ours]
+                holder.user_properties = [*kept, *properties]
+            if not report.failed:
+                # kept only for a rerun, which only follows a failure
+                item.evalindex_answers.clear()
+            if sample["outcome"] != "passed" and self.html_extras:
+                from pytest_evalindex.report.html_extras import add_details
+
+                add_details(report, describe_sample(item.record, sample))
         return report
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
@@ -612,11 +645,29 @@ class EvalIndexSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "evalindex", None)
-        if not data or self.is_worker:
+        if self.is_worker:
+            return
+        if not data:
+            self._record_lost_item(report)
             return
         loaded = self.index_for(data["index"])
         if loaded is not None:
-            loaded.samples.append(data["sample"])
+            loaded.add_sample(data["sample"])
+
+    def _record_lost_item(self, report: pytest.TestReport) -> None:
+        # xdist reports an item whose worker died with no sample on it: count it as an error
+        if (
+            not report.failed
+            or report.when == "teardown"
+            or not self.is_index_nodeid(report.nodeid)
+        ):
+            return
+        from pytest_evalindex.attempts import lost_sample
+
+        loaded = self.index_for(self.config.rootpath / report.nodeid.split("::", 1)[0])
+        sample = lost_sample(loaded, report.nodeid, str(report.longrepr)) if loaded else None
+        if loaded is not None and sample is not None:
+            loaded.add_sample(sample)
 
     # -- interruption -------------------------------------------------------------------
 
