@@ -12,13 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex.aggregate import (
-    TABLES,
-    binomial,
-    build_results,
-    build_tables,
-    resampled_sums,
-)
+from pytest_evalindex.aggregate import TABLES, build_results, build_tables
+from pytest_evalindex.statistics import binomial, resampled_sums
 
 
 def make_sample(

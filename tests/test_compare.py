@@ -16,7 +16,6 @@ import pytest
 
 from pytest_evalindex.aggregate import build_tables
 from pytest_evalindex.compare import (
-    BinomialTables,
     ComparisonError,
     check_compare_fail,
     compare_results,
@@ -24,10 +23,9 @@ from pytest_evalindex.compare import (
     format_comparison,
     format_p,
     parse_compare_fail,
-    resampled_cell_sums,
-    sign_flipped_sums,
 )
 from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.statistics import BinomialTables, resampled_cell_sums, sign_flipped_sums
 
 
 def sample(
