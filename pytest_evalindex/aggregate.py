@@ -23,8 +23,17 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
+from pytest_evalindex.results_schema import (
+    IndexSummary,
+    MetricRow,
+    Results,
+    RunInfo,
+    Sample,
+    TableRow,
+    Tables,
+)
 from pytest_evalindex.statistics import StratifiedBootstrap, cell_items
 
 TABLES = ("dataset", "subset", "task_type", "tag", "category")
@@ -57,13 +66,18 @@ class _Group:
         unit[1] += 1
 
 
+class IndexTables(TypedDict):
+    index: IndexSummary
+    tables: Tables
+
+
 def build_tables(
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[Sample],
     *,
     index_name: str = "index",
     seed: int = 0,
     n_boot: int = 1000,
-) -> dict[str, Any]:
+) -> IndexTables:
     """``{"index": row, "tables": {table: [row, ...]}}`` for ``samples``.
 
     Table rows are ``{"name", "micro", "macro", "weighted", "count", "errors", "ci95"}``;
@@ -98,26 +112,40 @@ def build_tables(
     sample_weight = {d: dataset_weight[d] / n for d, n in scored_per_dataset.items()}
     bootstrap = StratifiedBootstrap(seed, n_boot)
 
-    index_row = _row(index, sample_weight, bootstrap)
-    index_row["score"] = index_row["weighted"]
-    tables = {
+    root = _row(index, sample_weight, bootstrap)
+    index_row: IndexSummary = {
+        "name": root["name"],
+        "score": root["weighted"],
+        "ci95": root["ci95"],
+        "count": root["count"],
+        "errors": root["errors"],
+        "micro": root["micro"],
+        "macro": root["macro"],
+        "weighted": root["weighted"],
+    }
+    rows = {
         table: [_row(group, sample_weight, bootstrap) for group in groups[table].values()]
         for table in TABLES
     }
-    ordered_index = {key: index_row[key] for key in ("name", "score", "ci95", "count", "errors")}
-    ordered_index.update(index_row)
-    return {"index": ordered_index, "tables": tables}
+    tables: Tables = {
+        "dataset": rows["dataset"],
+        "subset": rows["subset"],
+        "task_type": rows["task_type"],
+        "tag": rows["tag"],
+        "category": rows["category"],
+    }
+    return {"index": index_row, "tables": tables}
 
 
 def build_results(
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[Sample],
     *,
     index_name: str,
-    run: Mapping[str, Any],
+    run: RunInfo,
     seed: int = 0,
     n_boot: int = 1000,
-) -> dict[str, Any]:
-    """The whole results document of DESIGN §7, plus ``usage`` and ``metrics``."""
+) -> Results:
+    """The whole results document: index, tables, usage, metrics, samples and run."""
     from pytest_evalindex.usage import usage_summary
 
     tables = build_tables(samples, index_name=index_name, seed=seed, n_boot=n_boot)
@@ -128,11 +156,11 @@ def build_results(
         "usage": usage_summary(samples),
         "metrics": metric_rows(samples),
         "samples": list(samples),
-        "run": dict(run),
+        "run": run.copy(),
     }
 
 
-def metric_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def metric_rows(samples: Sequence[Sample]) -> list[MetricRow]:
     """Secondary metrics (a sample's ``metrics``) averaged per dataset and over the index.
 
     Rows ``{"dataset", "metric", "mean", "count"}``: first every dataset's metrics (datasets
@@ -156,10 +184,15 @@ def metric_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             whole = overall.setdefault(name, [0.0, 0])
             whole[0] += value
             whole[1] += 1
-    rows: list[dict[str, Any]] = []
-    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    rows: list[MetricRow] = []
+    by_dataset: dict[str, list[MetricRow]] = {}
     for (dataset, name), (total, count) in per_dataset.items():
-        row = {"dataset": dataset, "metric": name, "mean": total / count, "count": int(count)}
+        row: MetricRow = {
+            "dataset": dataset,
+            "metric": name,
+            "mean": total / count,
+            "count": int(count),
+        }
         by_dataset.setdefault(dataset, []).append(row)
     for dataset_rows in by_dataset.values():
         rows.extend(dataset_rows)
@@ -168,7 +201,7 @@ def metric_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _sample_metrics(sample: Mapping[str, Any]) -> dict[str, float]:
+def _sample_metrics(sample: Sample) -> dict[str, float]:
     """A sample's numeric metrics; with repeats, each averaged over the repeats that have it."""
     repeats = sample.get("repeats")
     answers = (
@@ -197,7 +230,7 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _score_of(sample: Mapping[str, Any]) -> float | None:
+def _score_of(sample: Sample) -> float | None:
     score = sample.get("score")
     if sample.get("outcome") == "error" or score is None:
         return None
@@ -222,9 +255,9 @@ def _cell_sum(cell: Counter[float]) -> float:
 
 def _row(
     group: _Group, sample_weight: Mapping[str, float], bootstrap: StratifiedBootstrap
-) -> dict[str, Any]:
+) -> TableRow:
     count = sum(sum(cell.values()) for cell in group.cells.values())
-    row: dict[str, Any] = {
+    row: TableRow = {
         "name": group.name,
         "micro": None,
         "macro": None,

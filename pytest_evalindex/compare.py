@@ -46,11 +46,21 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pytest_evalindex.aggregate import TABLES
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.gates import ROW_TABLES, TABLE_PLURALS
+from pytest_evalindex.results_schema import (
+    Comparison,
+    ComparisonRow,
+    ComparisonSide,
+    Flips,
+    IndexSummary,
+    Results,
+    RunInfo,
+    Sample,
+)
 from pytest_evalindex.statistics import PairedStatistics
 
 COMPARISON_SCHEMA_VERSION = 1
@@ -86,8 +96,8 @@ class _Row:
 
 
 def compare_results(
-    base: Mapping[str, Any],
-    new: Mapping[str, Any],
+    base: Results,
+    new: Results,
     *,
     seed: int = 0,
     n_boot: int = 2000,
@@ -95,7 +105,7 @@ def compare_results(
     intersection: bool = False,
     base_label: str | None = None,
     new_label: str | None = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """The comparison document of ``new`` against ``base`` (builtins only).
 
     Raises :class:`ComparisonError` when the runs did not sample the same ids (unless
@@ -108,9 +118,11 @@ def compare_results(
     only_in_new = [i for i in new_by_id if i not in base_by_id]
     shared = len(new_by_id) - len(only_in_new)
     if (only_in_base or only_in_new) and not intersection:
-        raise ComparisonError(testset_refusal(base, new, only_in_base, only_in_new, shared))
+        base_sha = (base.get("run") or {}).get("testset_sha256")
+        new_sha = (new.get("run") or {}).get("testset_sha256")
+        raise ComparisonError(testset_refusal(base_sha, new_sha, only_in_base, only_in_new, shared))
 
-    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    pairs: list[tuple[Sample, Sample]] = []
     errors_excluded = 0
     regrouped = 0
     for sample_id, new_sample in new_by_id.items():
@@ -156,8 +168,8 @@ def compare_results(
     }
 
 
-def _samples_by_id(results: Mapping[str, Any], which: str) -> dict[str, Mapping[str, Any]]:
-    by_id: dict[str, Mapping[str, Any]] = {}
+def _samples_by_id(results: Results, which: str) -> dict[str, Sample]:
+    by_id: dict[str, Sample] = {}
     for sample in results.get("samples") or ():
         sample_id = str(sample["id"])
         if sample_id in by_id:
@@ -167,14 +179,14 @@ def _samples_by_id(results: Mapping[str, Any], which: str) -> dict[str, Mapping[
 
 
 def testset_refusal(
-    base: Mapping[str, Any],
-    new: Mapping[str, Any],
+    base_sha: str | None,
+    new_sha: str | None,
     only_in_base: Sequence[str],
     only_in_new: Sequence[str],
     shared: int,
 ) -> str:
-    base_sha = (base.get("run") or {}).get("testset_sha256")
-    new_sha = (new.get("run") or {}).get("testset_sha256")
+    """Why two runs (their test sets' sha256 and the ids only one of them has) are not
+    compared."""
     testsets = ""
     if base_sha and new_sha and base_sha != new_sha:
         testsets = f" (test set sha256 {base_sha[:12]}… vs {new_sha[:12]}…)"
@@ -188,22 +200,24 @@ def testset_refusal(
     )
 
 
-def _score(sample: Mapping[str, Any]) -> float | None:
+def _score(sample: Sample) -> float | None:
     score = sample.get("score")
     if sample.get("outcome") == "error" or score is None:
         return None
     return float(score)
 
 
-def _side(results: Mapping[str, Any], label: str | None, default: str) -> dict[str, Any]:
-    run = dict(results.get("run") or {})
+def _side(results: Results, label: str | None, default: str) -> ComparisonSide:
+    # documents from files are checked only for what comparing needs: copy what is there
+    run = cast(RunInfo, dict(results.get("run") or {}))
     if label is None:
-        saved = run.get("saved") or {}
+        saved: Mapping[str, Any] = run.get("saved") or {}
         if saved.get("number") is not None:
             label = f"{int(saved['number']):04d}_{saved.get('name') or 'run'}"
         else:
             label = default
-    return {"label": label, "run": run, "index": dict(results.get("index") or {})}
+    index = cast(IndexSummary, dict(results.get("index") or {}))
+    return {"label": label, "run": run, "index": index}
 
 
 def memberships(sample: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -221,9 +235,7 @@ def memberships(sample: Mapping[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def _rows(
-    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], index_name: str
-) -> list[_Row]:
+def _rows(pairs: Sequence[tuple[Sample, Sample]], index_name: str) -> list[_Row]:
     """The index row, then each table's rows in the order they first appear."""
     index = _Row("index", index_name)
     tables: dict[str, dict[str, _Row]] = {table: {} for table in TABLES}
@@ -242,7 +254,7 @@ def _rows(
 
 
 def _sample_weights(
-    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    pairs: Sequence[tuple[Sample, Sample]],
 ) -> dict[str, float]:
     """dataset -> W_d / n_d over the paired samples."""
     leaf_weight: dict[str, float] = {}
@@ -255,33 +267,39 @@ def _sample_weights(
     return {d: leaf_weight[d] / n for d, n in paired.items()}
 
 
-def _compare_row(
-    row: _Row, weights: Mapping[str, float], stats: PairedStatistics
-) -> dict[str, Any]:
+def _compare_row(row: _Row, weights: Mapping[str, float], stats: PairedStatistics) -> ComparisonRow:
     count = sum(int(cell[2]) for cell in row.sums.values())
     denominator = sum(weights[d] * cell[2] for d, cell in row.sums.items())
-    result: dict[str, Any] = {"table": row.table, "name": row.name}
     if count == 0 or denominator <= 0:
-        result.update(base=None, new=None, delta=None, ci95=None, p_value=None, count=count)
-        return result
+        return {
+            "table": row.table,
+            "name": row.name,
+            "base": None,
+            "new": None,
+            "delta": None,
+            "ci95": None,
+            "p_value": None,
+            "count": count,
+        }
     base_value = sum(weights[d] * cell[0] for d, cell in row.sums.items()) / denominator
     new_value = sum(weights[d] * cell[1] for d, cell in row.sums.items()) / denominator
     ci95, p_value = stats.interval_and_p(row.diffs, weights, denominator)
-    result.update(
-        base=base_value,
-        new=new_value,
-        delta=new_value - base_value,
-        ci95=ci95,
-        p_value=p_value,
-        count=count,
-    )
-    return result
+    return {
+        "table": row.table,
+        "name": row.name,
+        "base": base_value,
+        "new": new_value,
+        "delta": new_value - base_value,
+        "ci95": ci95,
+        "p_value": p_value,
+        "count": count,
+    }
 
 
 def _flips(
-    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
-) -> dict[str, list[str]]:
-    flips: dict[str, list[str]] = {"passed_to_missed": [], "missed_to_passed": []}
+    pairs: Sequence[tuple[Sample, Sample]],
+) -> Flips:
+    flips: Flips = {"passed_to_missed": [], "missed_to_passed": []}
     for base_sample, new_sample in pairs:
         before, after = base_sample.get("outcome"), new_sample.get("outcome")
         if before == "passed" and after == "missed":
@@ -370,7 +388,7 @@ def parse_compare_fail(text: str) -> CompareFailRule:
 
 
 def check_compare_fail(
-    comparison: Mapping[str, Any],
+    comparison: Comparison,
     rules: Iterable[CompareFailRule],
     alpha: float | None = None,
 ) -> list[CompareFailVerdict]:
@@ -388,7 +406,7 @@ def check_compare_fail(
 
 
 def _check_rule(
-    rule: CompareFailRule, rows: Sequence[Mapping[str, Any]], alpha: float
+    rule: CompareFailRule, rows: Sequence[ComparisonRow], alpha: float
 ) -> CompareFailVerdict:
     row = next(
         (
@@ -479,7 +497,7 @@ def failed_rules(verdicts: Iterable[CompareFailVerdict]) -> list[CompareFailVerd
 # --------------------------------------------------------------------------- terminal
 
 
-def format_comparison(comparison: Mapping[str, Any], *, max_flips: int = 20) -> list[str]:
+def format_comparison(comparison: Comparison, *, max_flips: int = 20) -> list[str]:
     """The run labels, the rows table (table, name, base, new, delta, 95% CI, p), flips."""
     base, new = comparison["base"], comparison["new"]
     alpha = float(comparison.get("alpha", 0.05))
@@ -520,11 +538,11 @@ def format_comparison(comparison: Mapping[str, Any], *, max_flips: int = 20) -> 
     lines.append("-" * len(join(header)))
     lines.extend(join(line) for line in body)
     lines.append(f"* p < {alpha:g} (paired sign-flip test)")
-    for key, title in (
-        ("passed_to_missed", "passed -> missed"),
-        ("missed_to_passed", "missed -> passed"),
+    flips = comparison["flips"]
+    for ids, title in (
+        (flips["passed_to_missed"], "passed -> missed"),
+        (flips["missed_to_passed"], "missed -> passed"),
     ):
-        ids = comparison["flips"][key]
         if not ids:
             continue
         lines.append("")
@@ -535,7 +553,7 @@ def format_comparison(comparison: Mapping[str, Any], *, max_flips: int = 20) -> 
     return lines
 
 
-def _describe(side: Mapping[str, Any]) -> str:
+def _describe(side: ComparisonSide) -> str:
     run = side.get("run") or {}
     index = side.get("index") or {}
     parts = [str(side.get("label"))]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.results_schema import Results, table_rows
 
 # values are sums of float products: 3/10 may come out as 0.30000000000000004, which must
 # neither pass "> 0.3" nor fail "<= 0.3"; differences this small are rounding, never data
@@ -125,7 +126,7 @@ def parse_gates(texts: Iterable[Any], *, file: str | None = None) -> list[Gate]:
     return gates
 
 
-def evaluate_gates(gates: Sequence[Gate], results: Mapping[str, Any]) -> list[GateVerdict]:
+def evaluate_gates(gates: Sequence[Gate], results: Results) -> list[GateVerdict]:
     """Each gate against ``results`` (a results document); a missing row fails its gate."""
     return [_evaluate(gate, results) for gate in gates]
 
@@ -225,11 +226,11 @@ def _parse_count(text: str, right: str) -> int:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _evaluate(gate: Gate, results: Mapping[str, Any]) -> GateVerdict:
+def _evaluate(gate: Gate, results: Results) -> GateVerdict:
     if gate.table == "index":
         row: Mapping[str, Any] = results.get("index") or {}
     else:
-        rows = (results.get("tables") or {}).get(gate.table) or []
+        rows = table_rows(results, gate.table)
         found = next((r for r in rows if r.get("name") == gate.name), None)
         if found is None:
             names = ", ".join(str(r.get("name")) for r in rows) or "none"

@@ -22,6 +22,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pytest_evalindex.results_schema import Outcome
+
 METHODS = ("mean", "pass@k", "pass^k", "majority")
 
 
@@ -103,7 +105,7 @@ def reduce_repeats(
 
 def reduce_sample(
     repeats: Sequence[tuple[str, float | None]], reducer: Reducer, *, threshold: float = 1.0
-) -> tuple[str, float | None]:
+) -> tuple[Outcome, float | None]:
     """(outcome, score) of a sample from its repeats' (outcome, score) pairs.
 
     Errors are left out; a sample with no scored repeat is an ``error``. With fewer scored

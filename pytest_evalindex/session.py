@@ -31,6 +31,7 @@ from pytest_evalindex.verdicts import Verdicts
 if TYPE_CHECKING:
     from pytest_evalindex.interrupt import WorkerProcesses
     from pytest_evalindex.local_model import LocalModelServer
+    from pytest_evalindex.results_schema import PartialRun, Results, RunInfo, Sample, SandboxInfo
     from pytest_evalindex.runner import JudgeModel, ScoreAhead, WorkerQueue
 
 SESSION_KEY = pytest.StashKey["EvalIndexSession"]()
@@ -61,12 +62,12 @@ class LoadedIndex:
     scorers: dict[str, Callable[..., Any]] = field(default_factory=dict)
     # record id -> its scorer, so running an item needs no lookup by scorer settings
     scorer_of: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    results: dict[str, Any] | None = None
+    samples: list[Sample] = field(default_factory=list)
+    results: Results | None = None
     model_defaults: dict[str, Any] = field(default_factory=dict)
     strip_thinking: bool = True
     gates: list[Any] = field(default_factory=list)
-    baseline: tuple[Path, dict[str, Any]] | None = None
+    baseline: tuple[Path, Results] | None = None
     verdicts: Verdicts | None = None
     saved_to: Path | None = None
     save_refused: str | None = None
@@ -166,7 +167,7 @@ def load_index(
     return loaded
 
 
-def results_text(results: dict[str, Any]) -> str:
+def results_text(results: Results) -> str:
     """The results document as JSON: indented, except that each sample takes one line.
 
     One line a sample reads well in a diff or with grep, and the standard library writes
@@ -183,7 +184,7 @@ def results_text(results: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def describe_sample(record: Record, sample: dict[str, Any]) -> str:
+def describe_sample(record: Record, sample: Sample) -> str:
     """The missed/failed detail: prompt (shortened), response, target, explanation."""
     lines = [
         f"{record.id} [{sample['outcome']}] score={sample['score']}",
@@ -218,7 +219,7 @@ class EvalIndexSession:
         # on an xdist worker: what xdist has queued for it, across shards
         self.worker_queue: WorkerQueue | None = None
         self.score_ahead_decided = False
-        self.sandbox: dict[str, Any] | None = None  # the code sandbox (results run.sandbox)
+        self.sandbox: SandboxInfo | None = None  # the code sandbox (results run.sandbox)
         # path as given -> its index; resolving a path is a system call, items are many
         self._index_by_path: dict[Path | str, LoadedIndex | None] = {}
         from pytest_evalindex.interrupt import StopSignals
@@ -646,7 +647,7 @@ class EvalIndexSession:
         if self.model is not None:
             self.model.requester.abandon()
 
-    def partial_of(self, loaded: LoadedIndex, session: pytest.Session) -> dict[str, Any] | None:
+    def partial_of(self, loaded: LoadedIndex, session: pytest.Session) -> PartialRun | None:
         from pytest_evalindex.partial import partial_run, selection_causes
 
         causes = selection_causes(
@@ -661,7 +662,7 @@ class EvalIndexSession:
 
     # -- the end of the run -------------------------------------------------------------
 
-    def run_metadata(self, loaded: LoadedIndex) -> dict[str, Any]:
+    def run_metadata(self, loaded: LoadedIndex, partial: PartialRun | None) -> RunInfo:
         import httpx
 
         import pytest_evalindex
@@ -687,6 +688,7 @@ class EvalIndexSession:
                 "httpx": httpx.__version__,
                 "python": platform.python_version(),
             },
+            "partial": partial,
         }
 
     @pytest.hookimpl(tryfirst=True)
@@ -708,7 +710,7 @@ class EvalIndexSession:
             loaded.results = build_results(
                 loaded.samples,
                 index_name=loaded.name,
-                run={**self.run_metadata(loaded), "partial": self.partial_of(loaded, session)},
+                run=self.run_metadata(loaded, self.partial_of(loaded, session)),
                 seed=self.bootstrap_seed(),
             )
             loaded.verdicts = self.verdicts_for(loaded, loaded.results)
@@ -728,7 +730,7 @@ class EvalIndexSession:
     def bootstrap_seed(self) -> int:
         return self.options.seed if self.options.seed is not None else 0
 
-    def verdicts_for(self, loaded: LoadedIndex, results: dict[str, Any]) -> Verdicts:
+    def verdicts_for(self, loaded: LoadedIndex, results: Results) -> Verdicts:
         from pytest_evalindex.verdicts import judge_run
 
         if self.options.shard is not None:
