@@ -12,16 +12,16 @@ relies on (see ``pytest_evalindex.baselines.check_results``). ``docs/results.sch
 describes the same document as a JSON Schema; a test keeps the two in step.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: TypedDict reads NotRequired from evaluated
+# annotations only, and the JSON Schema test relies on ``__required_keys__``.
 import sys
 from collections.abc import Mapping
-from typing import Literal, TypedDict, cast
+from typing import Literal, cast
 
 if sys.version_info >= (3, 11):
-    from typing import NotRequired
-else:  # pragma: no cover - Python 3.10
-    from typing_extensions import NotRequired
+    from typing import NotRequired, TypedDict
+else:  # pragma: no cover - Python 3.10: typing.TypedDict does not know NotRequired
+    from typing_extensions import NotRequired, TypedDict
 
 Outcome = Literal["passed", "missed", "error"]
 Interval = list[float]
