@@ -62,6 +62,7 @@ from pytest_evalindex.results_schema import (
     Sample,
 )
 from pytest_evalindex.statistics import PairedStatistics
+from pytest_evalindex.table_format import format_table
 
 COMPARISON_SCHEMA_VERSION = 1
 # sample fields that decide a sample's rows and weight
@@ -526,17 +527,8 @@ def format_comparison(comparison: Comparison, *, max_flips: int = 20) -> list[st
         ]
         for row in comparison["rows"]
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def join(cells: list[str]) -> str:
-        left = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
-        right = [cell.rjust(widths[i + 2]) for i, cell in enumerate(cells[2:])]
-        return "  ".join([*left, *right]).rstrip()
-
     lines.append("")
-    lines.append(join(header))
-    lines.append("-" * len(join(header)))
-    lines.extend(join(line) for line in body)
+    lines.extend(format_table(header, body, left=2))
     lines.append(f"* p < {alpha:g} (paired sign-flip test)")
     flips = comparison["flips"]
     for ids, title in (

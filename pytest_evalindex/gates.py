@@ -31,6 +31,7 @@ from typing import Any
 
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.results_schema import Results, table_rows
+from pytest_evalindex.table_format import format_table
 
 # values are sums of float products: 3/10 may come out as 0.30000000000000004, which must
 # neither pass "> 0.3" nor fail "<= 0.3"; differences this small are rounding, never data
@@ -144,14 +145,7 @@ def format_verdicts(verdicts: Sequence[GateVerdict]) -> list[str]:
         [v.gate, _fmt_value(v.value), _fmt_ci(v.ci95), "PASS" if v.passed else "FAIL"]
         for v in verdicts
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def join(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
-        return "  ".join([first, *rest]).rstrip()
-
-    lines = [join(header), "-" * len(join(header)), *(join(line) for line in body)]
+    lines = format_table(header, body)
     lines.extend(f"FAIL {v.gate}: {v.reason}" for v in verdicts if not v.passed)
     return lines
 

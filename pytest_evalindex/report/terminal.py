@@ -14,6 +14,7 @@ from pytest_evalindex.results_schema import (
     UsageRow,
     table_rows,
 )
+from pytest_evalindex.table_format import format_table
 
 TABLE_ORDER = ("dataset", "task_type", "tag", "category")
 COLUMNS = ("micro", "macro", "weighted", "count", "errors", "ci95")
@@ -42,7 +43,7 @@ def render_table(title: str, rows: Iterable[TableRow]) -> list[str]:
         ]
         for row in rows
     ]
-    return _align(header, body)
+    return format_table(header, body)
 
 
 def format_index_line(index: IndexSummary) -> str:
@@ -95,7 +96,7 @@ def render_metrics(rows: Iterable[MetricRow]) -> list[str]:
         ]
         for row in rows
     ]
-    return _align(header, body, left=2)
+    return format_table(header, body, left=2)
 
 
 def render_usage(rows: Iterable[UsageRow]) -> list[str]:
@@ -117,22 +118,7 @@ def render_usage(rows: Iterable[UsageRow]) -> list[str]:
         ]
         for row in rows
     ]
-    return _align(header, body)
-
-
-def _align(header: list[str], body: list[list[str]], *, left: int = 1) -> list[str]:
-    """Columns padded to their widest cell: the first ``left`` to the left, numbers right."""
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def join(cells: list[str]) -> str:
-        padded = [
-            cell.ljust(widths[i]) if i < left else cell.rjust(widths[i])
-            for i, cell in enumerate(cells)
-        ]
-        return "  ".join(padded).rstrip()
-
-    rule = "-" * len(join(header))
-    return [join(header), rule, *(join(line) for line in body)]
+    return format_table(header, body)
 
 
 def shorten(text: str, limit: int = 300) -> str:
