@@ -1,4 +1,4 @@
-"""Aggregation: DESIGN §6 definitions, table layout, bootstrap intervals, and their speed."""
+"""Aggregation: micro, macro and weighted means, table layout, bootstrap intervals, speed."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def render_html(
     base_results: Results | None = None,
     title: str | None = None,
 ) -> str:
-    """The report for a results document (DESIGN §7) as one HTML page.
+    """The report for a results document as one HTML page.
 
     ``comparison`` is a comparison document (base vs these results): the tables gain base,
     delta, interval and p columns and the flipped samples are listed. ``base_results``, the
