@@ -1,4 +1,4 @@
-"""Samples to tables (DESIGN §6, §7): micro, macro, weighted means and bootstrap intervals.
+"""Samples to tables: micro, macro, weighted means and bootstrap intervals of every row.
 
 Pure functions over sample dicts shaped like the ``samples`` of the results JSON. Keys used:
 ``dataset``, ``subset``, ``task_type``, ``tags``, ``categories``, ``weight`` (the normalised
@@ -11,35 +11,33 @@ caller's business (the plugin passes samples in test-set order, which is the sam
 without xdist); nothing here sorts.
 
 Confidence intervals (``ci95``) are seeded percentile bootstrap intervals of each row's
-``weighted`` value (for a single dataset that is its micro). A replicate resamples, with
-replacement, inside each (dataset, row) cell: as many samples as the cell has, so each
-dataset's share of the row stays fixed, exactly as DESIGN asks ("resampling within each
-leaf"). The sum of a resampled cell is all a replicate needs, and its distribution depends
-only on how many times each distinct score value is drawn, which is multinomial with the
-cell's value frequencies. Scores take few distinct values (usually 0 and 1), so drawing those
-counts with sequential binomials costs one or two draws per cell instead of one per sample;
-the binomial sampler is exact (inversion for small means, Hörmann's BTRS rejection method
-otherwise). Cells with many distinct values are resampled sample by sample. Each cell has
-its own random stream seeded from ``seed``, the dataset name and the cell's values, so an
-interval depends only on the seed and the row's own samples. Only ``Random.random()`` is
-drawn from, the one method whose sequence Python promises to keep across versions, so an
-interval does not move when Python is upgraded.
+``weighted`` value (for a single dataset that is its micro), resampled inside each
+(dataset, row) cell so each dataset's share of the row stays fixed ("resampling within each
+leaf"). The rows hand their cells to :class:`pytest_evalindex.statistics.StratifiedBootstrap`,
+which says how they are drawn.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Any
+from typing import Any, TypedDict
+
+from pytest_evalindex.results_schema import (
+    IndexSummary,
+    MetricRow,
+    Results,
+    RunInfo,
+    Sample,
+    TableRow,
+    Tables,
+)
+from pytest_evalindex.statistics import StratifiedBootstrap, cell_items
 
 TABLES = ("dataset", "subset", "task_type", "tag", "category")
 SCHEMA_VERSION = 1
-CI_LEVEL = 0.95
 
 
 @dataclass
@@ -68,13 +66,18 @@ class _Group:
         unit[1] += 1
 
 
+class IndexTables(TypedDict):
+    index: IndexSummary
+    tables: Tables
+
+
 def build_tables(
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[Sample],
     *,
     index_name: str = "index",
     seed: int = 0,
     n_boot: int = 1000,
-) -> dict[str, Any]:
+) -> IndexTables:
     """``{"index": row, "tables": {table: [row, ...]}}`` for ``samples``.
 
     Table rows are ``{"name", "micro", "macro", "weighted", "count", "errors", "ci95"}``;
@@ -107,28 +110,42 @@ def build_tables(
     scored_per_dataset = {d: sum(cell.values()) for d, cell in index.cells.items()}
     # w_i = W_d / n_d, the weight of one scored sample of dataset d
     sample_weight = {d: dataset_weight[d] / n for d, n in scored_per_dataset.items()}
-    bootstrap = _Bootstrap(seed, n_boot)
+    bootstrap = StratifiedBootstrap(seed, n_boot)
 
-    index_row = _row(index, sample_weight, bootstrap)
-    index_row["score"] = index_row["weighted"]
-    tables = {
+    root = _row(index, sample_weight, bootstrap)
+    index_row: IndexSummary = {
+        "name": root["name"],
+        "score": root["weighted"],
+        "ci95": root["ci95"],
+        "count": root["count"],
+        "errors": root["errors"],
+        "micro": root["micro"],
+        "macro": root["macro"],
+        "weighted": root["weighted"],
+    }
+    rows = {
         table: [_row(group, sample_weight, bootstrap) for group in groups[table].values()]
         for table in TABLES
     }
-    ordered_index = {key: index_row[key] for key in ("name", "score", "ci95", "count", "errors")}
-    ordered_index.update(index_row)
-    return {"index": ordered_index, "tables": tables}
+    tables: Tables = {
+        "dataset": rows["dataset"],
+        "subset": rows["subset"],
+        "task_type": rows["task_type"],
+        "tag": rows["tag"],
+        "category": rows["category"],
+    }
+    return {"index": index_row, "tables": tables}
 
 
 def build_results(
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[Sample],
     *,
     index_name: str,
-    run: Mapping[str, Any],
+    run: RunInfo,
     seed: int = 0,
     n_boot: int = 1000,
-) -> dict[str, Any]:
-    """The whole results document of DESIGN §7, plus ``usage`` and ``metrics``."""
+) -> Results:
+    """The whole results document: index, tables, usage, metrics, samples and run."""
     from pytest_evalindex.usage import usage_summary
 
     tables = build_tables(samples, index_name=index_name, seed=seed, n_boot=n_boot)
@@ -139,11 +156,11 @@ def build_results(
         "usage": usage_summary(samples),
         "metrics": metric_rows(samples),
         "samples": list(samples),
-        "run": dict(run),
+        "run": run.copy(),
     }
 
 
-def metric_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def metric_rows(samples: Sequence[Sample]) -> list[MetricRow]:
     """Secondary metrics (a sample's ``metrics``) averaged per dataset and over the index.
 
     Rows ``{"dataset", "metric", "mean", "count"}``: first every dataset's metrics (datasets
@@ -167,10 +184,15 @@ def metric_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             whole = overall.setdefault(name, [0.0, 0])
             whole[0] += value
             whole[1] += 1
-    rows: list[dict[str, Any]] = []
-    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    rows: list[MetricRow] = []
+    by_dataset: dict[str, list[MetricRow]] = {}
     for (dataset, name), (total, count) in per_dataset.items():
-        row = {"dataset": dataset, "metric": name, "mean": total / count, "count": int(count)}
+        row: MetricRow = {
+            "dataset": dataset,
+            "metric": name,
+            "mean": total / count,
+            "count": int(count),
+        }
         by_dataset.setdefault(dataset, []).append(row)
     for dataset_rows in by_dataset.values():
         rows.extend(dataset_rows)
@@ -179,7 +201,7 @@ def metric_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _sample_metrics(sample: Mapping[str, Any]) -> dict[str, float]:
+def _sample_metrics(sample: Sample) -> dict[str, float]:
     """A sample's numeric metrics; with repeats, each averaged over the repeats that have it."""
     repeats = sample.get("repeats")
     answers = (
@@ -208,7 +230,7 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _score_of(sample: Mapping[str, Any]) -> float | None:
+def _score_of(sample: Sample) -> float | None:
     score = sample.get("score")
     if sample.get("outcome") == "error" or score is None:
         return None
@@ -228,19 +250,14 @@ def _category_paths(categories: Iterable[Any]) -> list[str]:
 
 
 def _cell_sum(cell: Counter[float]) -> float:
-    return sum(value * count for value, count in _cell_items(cell))
-
-
-def _cell_items(cell: Counter[float]) -> list[tuple[float, int]]:
-    """Values most frequent first (a fixed order, and the cheapest for sequential binomials)."""
-    return sorted(cell.items(), key=lambda item: (-item[1], item[0]))
+    return sum(value * count for value, count in cell_items(cell))
 
 
 def _row(
-    group: _Group, sample_weight: Mapping[str, float], bootstrap: _Bootstrap
-) -> dict[str, Any]:
+    group: _Group, sample_weight: Mapping[str, float], bootstrap: StratifiedBootstrap
+) -> TableRow:
     count = sum(sum(cell.values()) for cell in group.cells.values())
-    row: dict[str, Any] = {
+    row: TableRow = {
         "name": group.name,
         "micro": None,
         "macro": None,
@@ -259,158 +276,3 @@ def _row(
         row["weighted"] = sum(sample_weight[d] * sums[d] for d in group.cells) / denominator
         row["ci95"] = bootstrap.interval(group.cells, sample_weight, denominator)
     return row
-
-
-class _Bootstrap:
-    """Resampled cell sums, cached: the same cell under several rows is drawn once."""
-
-    def __init__(self, seed: int, n_boot: int) -> None:
-        self.seed = seed
-        self.n_boot = n_boot
-        self._sums: dict[tuple[str, tuple[tuple[float, int], ...]], list[float]] = {}
-
-    def interval(
-        self,
-        cells: Mapping[str, Counter[float]],
-        sample_weight: Mapping[str, float],
-        denominator: float,
-    ) -> list[float] | None:
-        if self.n_boot <= 0:
-            return None
-        replicates = [0.0] * self.n_boot
-        for dataset, cell in cells.items():
-            factor = sample_weight[dataset]
-            sums = self._cell_sums(dataset, cell)
-            replicates = [r + factor * s for r, s in zip(replicates, sums, strict=True)]
-        replicates = sorted(r / denominator for r in replicates)
-        tail = (1.0 - CI_LEVEL) / 2
-        return [_quantile(replicates, tail), _quantile(replicates, 1.0 - tail)]
-
-    def _cell_sums(self, dataset: str, cell: Counter[float]) -> list[float]:
-        items = tuple(_cell_items(cell))
-        key = (dataset, items)
-        cached = self._sums.get(key)
-        if cached is None:
-            rng = random.Random(f"{self.seed}\x00{dataset}\x00{items!r}")
-            cached = self._sums[key] = resampled_sums(items, self.n_boot, rng)
-        return cached
-
-
-# below this many samples per distinct value, drawing sample by sample is as cheap
-_SAMPLES_PER_VALUE_FOR_MULTINOMIAL = 8
-
-
-def resampled_sums(
-    items: Sequence[tuple[float, int]], n_boot: int, rng: random.Random
-) -> list[float]:
-    """``n_boot`` sums of bootstrap resamples of a multiset given as (value, count) pairs."""
-    size = sum(count for _value, count in items)
-    if len(items) == 1:
-        value, count = items[0]
-        return [value * count] * n_boot
-    if size < _SAMPLES_PER_VALUE_FOR_MULTINOMIAL * len(items):
-        population = [value for value, count in items for _ in range(count)]
-        uniform, floor, scale = rng.random, math.floor, float(size)
-        return [
-            sum([population[floor(uniform() * scale)] for _ in repeat(None, size)])
-            for _ in range(n_boot)
-        ]
-    leading_values = [value for value, _count in items[:-1]]
-    # P(value j | not one of the values before j): the sequential-binomial form of a multinomial
-    conditional: list[float] = []
-    remaining = size
-    for _value, count in items[:-1]:
-        conditional.append(count / remaining)
-        remaining -= count
-    last_value = items[-1][0]
-    sums = []
-    for _ in range(n_boot):
-        left = size
-        total = 0.0
-        for value, probability in zip(leading_values, conditional, strict=True):
-            drawn = binomial(rng, left, probability)
-            total += value * drawn
-            left -= drawn
-            if left == 0:
-                break
-        sums.append(total + last_value * left)
-    return sums
-
-
-def binomial(rng: random.Random, n: int, p: float) -> int:
-    """An exact Binomial(n, p) draw."""
-    if n <= 0 or p <= 0.0:
-        return 0
-    if p >= 1.0:
-        return n
-    if p > 0.5:
-        return n - binomial(rng, n, 1.0 - p)
-    if n * p < 10.0:
-        return _binomial_inversion(rng, n, p)
-    return _binomial_btrs(rng, n, p)
-
-
-def _binomial_inversion(rng: random.Random, n: int, p: float) -> int:
-    """Walk the cumulative distribution from 0; about n*p + 1 steps."""
-    odds = p / (1.0 - p)
-    first = (1.0 - p) ** n  # P(X = 0); at least about e**-10 here, so no underflow
-    while True:
-        u = rng.random()
-        k = 0
-        probability = first
-        while u > probability and k < n:
-            u -= probability
-            k += 1
-            probability *= odds * (n - k + 1) / k
-        if u <= probability:
-            return k
-        # rounding left u above the whole distribution: draw again
-
-
-def _binomial_btrs(rng: random.Random, n: int, p: float) -> int:
-    """Transformed rejection with squeeze (W. Hörmann, "The generation of binomial random
-    variates", J. Statist. Comput. Simul. 46, 1993). Needs n*p >= 10 and p <= 0.5."""
-    a, b, c, squeeze_limit, alpha, log_odds, mode, log_mode_term = _btrs_constants(n, p)
-    while True:
-        u = rng.random() - 0.5
-        v = rng.random()
-        us = 0.5 - abs(u)
-        if us <= 0.0:  # random() returned exactly 0.0
-            continue
-        k = math.floor((2.0 * a / us + b) * u + c)
-        if k < 0 or k > n:
-            continue
-        if us >= 0.07 and v <= squeeze_limit:
-            return k
-        v *= alpha / (a / (us * us) + b)
-        log_ratio = (
-            log_mode_term - math.lgamma(k + 1) - math.lgamma(n - k + 1) + (k - mode) * log_odds
-        )
-        if v <= 0.0 or math.log(v) <= log_ratio:
-            return k
-
-
-# a bootstrap draws Binomial(n, p) with the same n and p once per replicate: set up once
-@functools.lru_cache(maxsize=1024)
-def _btrs_constants(
-    n: int, p: float
-) -> tuple[float, float, float, float, float, float, int, float]:
-    q = 1.0 - p
-    spread = math.sqrt(n * p * q)
-    b = 1.15 + 2.53 * spread
-    a = -0.0873 + 0.0248 * b + 0.01 * p
-    c = n * p + 0.5
-    squeeze_limit = 0.92 - 4.2 / b
-    alpha = (2.83 + 5.1 / b) * spread
-    log_odds = math.log(p / q)
-    mode = math.floor((n + 1) * p)
-    log_mode_term = math.lgamma(mode + 1) + math.lgamma(n - mode + 1)
-    return a, b, c, squeeze_limit, alpha, log_odds, mode, log_mode_term
-
-
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default method)."""
-    position = q * (len(ordered) - 1)
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)

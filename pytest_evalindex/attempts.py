@@ -18,6 +18,7 @@ from pytest_evalindex.evaluation import blank_sample
 
 if TYPE_CHECKING:
     from pytest_evalindex.records import Record
+    from pytest_evalindex.results_schema import Sample
     from pytest_evalindex.session import LoadedIndex
 
 Ask = Callable[["Record", int], Any]
@@ -37,7 +38,7 @@ def remembering(answers: dict[int, Any], ask: Ask) -> Ask:
     return ask_once
 
 
-def lost_sample(loaded: LoadedIndex, nodeid: str, reason: str) -> dict[str, Any] | None:
+def lost_sample(loaded: LoadedIndex, nodeid: str, reason: str) -> Sample | None:
     """The error sample of an index item whose report carries no sample (its process died
     while running it), or None when the node id names no record of ``loaded``."""
     parts = nodeid.split("::", 2)

@@ -26,9 +26,10 @@ import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.results_schema import Results, SavedInfo
 
 RESULTS_SCHEMA_VERSION = 1
 _SAVED_FILE = re.compile(r"^(?P<number>\d{4,})_(?P<name>.*)\.json$")
@@ -58,7 +59,7 @@ def saved_runs(root: Path, index_name: str) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_run(results: Mapping[str, Any], *, root: Path, name: str | None = None) -> Path:
+def save_run(results: Results, *, root: Path, name: str | None = None) -> Path:
     """Write ``results`` as the next numbered run of its index; return the file written.
 
     ``results`` itself is not changed; the file carries ``run.saved``.
@@ -67,18 +68,18 @@ def save_run(results: Mapping[str, Any], *, root: Path, name: str | None = None)
     folder = runs_dir(root, index_name)
     folder.mkdir(parents=True, exist_ok=True)
     label = safe_name(name) if name else "run"
-    document = copy.deepcopy(dict(results))
-    run = document["run"] = dict(document.get("run") or {})
-    saved: dict[str, Any] = {
+    document = copy.deepcopy(results)
+    run = document["run"]
+    fields: dict[str, Any] = {
         "name": label,
         "number": 0,
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     git = git_info(folder)
     if git:
-        saved["git"] = git
-    saved["machine"] = machine_info()
-    run["saved"] = saved
+        fields["git"] = git
+    fields["machine"] = machine_info()
+    saved = run["saved"] = cast(SavedInfo, fields)
     while True:
         existing = saved_runs(root, index_name)
         number = existing[-1][0] + 1 if existing else 1
@@ -164,7 +165,7 @@ def machine_info() -> dict[str, str]:
 
 def load_baseline(
     root: Path, index_name: str, ref: int | str | Path | None = None
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, Results]:
     """The saved run to compare against: the latest (``ref`` None), a number (``3``, ``"3"``,
     ``"0003"``) or a path to a results file."""
     folder = runs_dir(root, index_name)
@@ -200,7 +201,7 @@ def load_baseline(
     return path, read_results(path)
 
 
-def read_results(path: Path) -> dict[str, Any]:
+def read_results(path: Path) -> Results:
     """A results document from a file, checked for the keys comparisons and merges need."""
     path = Path(path)
     try:
@@ -212,7 +213,7 @@ def read_results(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise EvalIndexError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno) from None
     check_results(document, file=path)
-    return document
+    return cast(Results, document)
 
 
 def check_results(document: Any, *, file: str | Path | None = None) -> None:
@@ -246,7 +247,7 @@ def check_results(document: Any, *, file: str | Path | None = None) -> None:
         raise EvalIndexError("'index' and 'run' must be objects", file=file)
 
 
-def environment_differences(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def environment_differences(base: Results, new: Results) -> list[str]:
     """What differs between the runs besides the answers: model, endpoint, versions, spec.
 
     One short phrase each, e.g. ``"model: qwen2.5-14b -> qwen3-14b"``, for a warning line.

@@ -2,7 +2,7 @@
 
 :func:`compare_results` pairs the samples of a base and a new results document by id and
 keeps the pairs scored in both runs. Every row (the index, then each table's rows) gets the
-``weighted`` value of both runs on those pairs (DESIGN §6 with ``n_d`` = paired samples of
+``weighted`` value of both runs on those pairs (with ``n_d`` = paired samples of
 dataset ``d``; groups and weights are the new run's), their difference, a 95% interval of the
 difference and a two-sided p-value for "no difference".
 
@@ -33,28 +33,38 @@ Both draw counts, never samples one at a time: a cell's resampled sum is a multi
 its distinct difference values, drawn as a sequence of binomials, and a cell's sign-flipped
 sum is ``v * (2 * Binomial(k, 1/2) - k)`` for each distinct absolute difference ``v`` shared
 by ``k`` pairs. The binomials are exact draws by inversion of tables built once per (n, p)
-(:class:`BinomialTables`). Random streams are seeded from ``seed``, the dataset and the
+(``BinomialTables``). Random streams are seeded from ``seed``, the dataset and the
 cell's contents, so the result depends only on the seed and the data, and only
-``Random.random()`` is used, whose sequence Python keeps stable across versions.
+``Random.random()`` is used, whose sequence Python keeps stable across versions. The
+statistics themselves live in :class:`pytest_evalindex.statistics.PairedStatistics`.
 """
 
 from __future__ import annotations
 
 import argparse
-import bisect
 import math
-import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from pytest_evalindex.aggregate import TABLES, resampled_sums
+from pytest_evalindex.aggregate import TABLES
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.gates import ROW_TABLES, TABLE_PLURALS
+from pytest_evalindex.results_schema import (
+    Comparison,
+    ComparisonRow,
+    ComparisonSide,
+    Flips,
+    IndexSummary,
+    Results,
+    RunInfo,
+    Sample,
+)
+from pytest_evalindex.statistics import PairedStatistics
+from pytest_evalindex.table_format import format_table
 
 COMPARISON_SCHEMA_VERSION = 1
-CI_LEVEL = 0.95
 # sample fields that decide a sample's rows and weight
 _GROUPING_FIELDS = ("dataset", "subset", "task_type", "tags", "categories", "weight")
 
@@ -87,8 +97,8 @@ class _Row:
 
 
 def compare_results(
-    base: Mapping[str, Any],
-    new: Mapping[str, Any],
+    base: Results,
+    new: Results,
     *,
     seed: int = 0,
     n_boot: int = 2000,
@@ -96,7 +106,7 @@ def compare_results(
     intersection: bool = False,
     base_label: str | None = None,
     new_label: str | None = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """The comparison document of ``new`` against ``base`` (builtins only).
 
     Raises :class:`ComparisonError` when the runs did not sample the same ids (unless
@@ -109,9 +119,11 @@ def compare_results(
     only_in_new = [i for i in new_by_id if i not in base_by_id]
     shared = len(new_by_id) - len(only_in_new)
     if (only_in_base or only_in_new) and not intersection:
-        raise ComparisonError(testset_refusal(base, new, only_in_base, only_in_new, shared))
+        base_sha = (base.get("run") or {}).get("testset_sha256")
+        new_sha = (new.get("run") or {}).get("testset_sha256")
+        raise ComparisonError(testset_refusal(base_sha, new_sha, only_in_base, only_in_new, shared))
 
-    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    pairs: list[tuple[Sample, Sample]] = []
     errors_excluded = 0
     regrouped = 0
     for sample_id, new_sample in new_by_id.items():
@@ -133,7 +145,7 @@ def compare_results(
     index_name = str((new.get("index") or {}).get("name") or "index")
     rows = _rows(pairs, index_name)
     weights = _sample_weights(pairs)
-    stats = _Statistics(seed, n_boot)
+    stats = PairedStatistics(seed, n_boot)
     notes = []
     if regrouped:
         notes.append(
@@ -157,8 +169,8 @@ def compare_results(
     }
 
 
-def _samples_by_id(results: Mapping[str, Any], which: str) -> dict[str, Mapping[str, Any]]:
-    by_id: dict[str, Mapping[str, Any]] = {}
+def _samples_by_id(results: Results, which: str) -> dict[str, Sample]:
+    by_id: dict[str, Sample] = {}
     for sample in results.get("samples") or ():
         sample_id = str(sample["id"])
         if sample_id in by_id:
@@ -168,14 +180,14 @@ def _samples_by_id(results: Mapping[str, Any], which: str) -> dict[str, Mapping[
 
 
 def testset_refusal(
-    base: Mapping[str, Any],
-    new: Mapping[str, Any],
+    base_sha: str | None,
+    new_sha: str | None,
     only_in_base: Sequence[str],
     only_in_new: Sequence[str],
     shared: int,
 ) -> str:
-    base_sha = (base.get("run") or {}).get("testset_sha256")
-    new_sha = (new.get("run") or {}).get("testset_sha256")
+    """Why two runs (their test sets' sha256 and the ids only one of them has) are not
+    compared."""
     testsets = ""
     if base_sha and new_sha and base_sha != new_sha:
         testsets = f" (test set sha256 {base_sha[:12]}… vs {new_sha[:12]}…)"
@@ -189,22 +201,24 @@ def testset_refusal(
     )
 
 
-def _score(sample: Mapping[str, Any]) -> float | None:
+def _score(sample: Sample) -> float | None:
     score = sample.get("score")
     if sample.get("outcome") == "error" or score is None:
         return None
     return float(score)
 
 
-def _side(results: Mapping[str, Any], label: str | None, default: str) -> dict[str, Any]:
-    run = dict(results.get("run") or {})
+def _side(results: Results, label: str | None, default: str) -> ComparisonSide:
+    # documents from files are checked only for what comparing needs: copy what is there
+    run = cast(RunInfo, dict(results.get("run") or {}))
     if label is None:
-        saved = run.get("saved") or {}
+        saved: Mapping[str, Any] = run.get("saved") or {}
         if saved.get("number") is not None:
             label = f"{int(saved['number']):04d}_{saved.get('name') or 'run'}"
         else:
             label = default
-    return {"label": label, "run": run, "index": dict(results.get("index") or {})}
+    index = cast(IndexSummary, dict(results.get("index") or {}))
+    return {"label": label, "run": run, "index": index}
 
 
 def memberships(sample: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -222,9 +236,7 @@ def memberships(sample: Mapping[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def _rows(
-    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], index_name: str
-) -> list[_Row]:
+def _rows(pairs: Sequence[tuple[Sample, Sample]], index_name: str) -> list[_Row]:
     """The index row, then each table's rows in the order they first appear."""
     index = _Row("index", index_name)
     tables: dict[str, dict[str, _Row]] = {table: {} for table in TABLES}
@@ -243,7 +255,7 @@ def _rows(
 
 
 def _sample_weights(
-    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    pairs: Sequence[tuple[Sample, Sample]],
 ) -> dict[str, float]:
     """dataset -> W_d / n_d over the paired samples."""
     leaf_weight: dict[str, float] = {}
@@ -256,31 +268,39 @@ def _sample_weights(
     return {d: leaf_weight[d] / n for d, n in paired.items()}
 
 
-def _compare_row(row: _Row, weights: Mapping[str, float], stats: _Statistics) -> dict[str, Any]:
+def _compare_row(row: _Row, weights: Mapping[str, float], stats: PairedStatistics) -> ComparisonRow:
     count = sum(int(cell[2]) for cell in row.sums.values())
     denominator = sum(weights[d] * cell[2] for d, cell in row.sums.items())
-    result: dict[str, Any] = {"table": row.table, "name": row.name}
     if count == 0 or denominator <= 0:
-        result.update(base=None, new=None, delta=None, ci95=None, p_value=None, count=count)
-        return result
+        return {
+            "table": row.table,
+            "name": row.name,
+            "base": None,
+            "new": None,
+            "delta": None,
+            "ci95": None,
+            "p_value": None,
+            "count": count,
+        }
     base_value = sum(weights[d] * cell[0] for d, cell in row.sums.items()) / denominator
     new_value = sum(weights[d] * cell[1] for d, cell in row.sums.items()) / denominator
     ci95, p_value = stats.interval_and_p(row.diffs, weights, denominator)
-    result.update(
-        base=base_value,
-        new=new_value,
-        delta=new_value - base_value,
-        ci95=ci95,
-        p_value=p_value,
-        count=count,
-    )
-    return result
+    return {
+        "table": row.table,
+        "name": row.name,
+        "base": base_value,
+        "new": new_value,
+        "delta": new_value - base_value,
+        "ci95": ci95,
+        "p_value": p_value,
+        "count": count,
+    }
 
 
 def _flips(
-    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
-) -> dict[str, list[str]]:
-    flips: dict[str, list[str]] = {"passed_to_missed": [], "missed_to_passed": []}
+    pairs: Sequence[tuple[Sample, Sample]],
+) -> Flips:
+    flips: Flips = {"passed_to_missed": [], "missed_to_passed": []}
     for base_sample, new_sample in pairs:
         before, after = base_sample.get("outcome"), new_sample.get("outcome")
         if before == "passed" and after == "missed":
@@ -288,215 +308,6 @@ def _flips(
         elif before == "missed" and after == "passed":
             flips["missed_to_passed"].append(str(new_sample["id"]))
     return flips
-
-
-class _Statistics:
-    """Bootstrap and sign-flip replicates per cell, cached: rows share most of their cells."""
-
-    def __init__(self, seed: int, n_boot: int) -> None:
-        self.seed = seed
-        self.n_boot = n_boot
-        self.binomials = BinomialTables()
-        self._resampled: dict[tuple[str, tuple[tuple[float, int], ...]], list[float]] = {}
-        self._flipped: dict[tuple[str, tuple[tuple[float, int], ...]], list[float]] = {}
-
-    def interval_and_p(
-        self,
-        diffs: Mapping[str, Counter[float]],
-        weights: Mapping[str, float],
-        denominator: float,
-    ) -> tuple[list[float] | None, float | None]:
-        if self.n_boot <= 0:
-            return None, None
-        n = self.n_boot
-        resampled = [0.0] * n
-        flipped = [0.0] * n
-        observed = 0.0
-        largest = 0.0  # the largest possible |numerator|, to scale the rounding tolerance
-        for dataset, cell in diffs.items():
-            factor = weights[dataset]
-            items = tuple(sorted(cell.items(), key=lambda item: (-item[1], item[0])))
-            observed += factor * sum(value * count for value, count in items)
-            largest += factor * sum(abs(value) * count for value, count in items)
-            sums = self._resampled_sums(dataset, items)
-            resampled = [r + factor * s for r, s in zip(resampled, sums, strict=True)]
-            flips = self._flipped_sums(dataset, items)
-            flipped = [r + factor * s for r, s in zip(flipped, flips, strict=True)]
-        replicates = sorted(r / denominator for r in resampled)
-        tail = (1.0 - CI_LEVEL) / 2
-        ci95 = [_quantile(replicates, tail), _quantile(replicates, 1.0 - tail)]
-        threshold = abs(observed) - 1e-9 * largest
-        as_extreme = sum(1 for f in flipped if abs(f) >= threshold)
-        return ci95, (1 + as_extreme) / (1 + n)
-
-    def _resampled_sums(self, dataset: str, items: tuple[tuple[float, int], ...]) -> list[float]:
-        key = (dataset, items)
-        sums = self._resampled.get(key)
-        if sums is None:
-            rng = random.Random(f"{self.seed}\x00bootstrap\x00{dataset}\x00{items!r}")
-            sums = resampled_cell_sums(items, self.n_boot, rng, self.binomials)
-            self._resampled[key] = sums
-        return sums
-
-    def _flipped_sums(self, dataset: str, items: tuple[tuple[float, int], ...]) -> list[float]:
-        key = (dataset, items)
-        sums = self._flipped.get(key)
-        if sums is None:
-            rng = random.Random(f"{self.seed}\x00signflip\x00{dataset}\x00{items!r}")
-            sums = sign_flipped_sums(items, self.n_boot, rng, self.binomials)
-            self._flipped[key] = sums
-        return sums
-
-
-class BinomialTables:
-    """Exact Binomial(n, p) draws by inverting cumulative tables built once per (n, p).
-
-    Replicates draw from the same few (n, p) thousands of times: a table costs a few
-    operations per standard deviation of the distribution, then each draw is one uniform
-    number and a bisection, several times cheaper than a rejection sampler. A table covers
-    every value whose probability is at least 1e-16 of the most likely value's; what it
-    leaves out has a total probability far below one draw in 10**12.
-    """
-
-    _RELATIVE_CUTOFF = 1e-16
-
-    def __init__(self) -> None:
-        self._tables: dict[tuple[int, float], tuple[int, list[float]]] = {}
-
-    def draw(self, uniform: float, n: int, p: float) -> int:
-        """The Binomial(n, p) value at cumulative probability ``uniform`` (in [0, 1))."""
-        first, cumulative = self.table(n, p)
-        return first + bisect.bisect_right(cumulative, uniform)
-
-    def table(self, n: int, p: float) -> tuple[int, list[float]]:
-        """(smallest value covered, cumulative probabilities from it on)."""
-        table = self._tables.get((n, p))
-        if table is None:
-            table = self._tables[(n, p)] = self._build(n, p)
-        return table
-
-    def _build(self, n: int, p: float) -> tuple[int, list[float]]:
-        if n <= 0 or p <= 0.0:
-            return 0, [1.0]
-        if p >= 1.0:
-            return n, [1.0]
-        mode = min(n, math.floor((n + 1) * p))
-        log_mode = (
-            math.lgamma(n + 1)
-            - math.lgamma(mode + 1)
-            - math.lgamma(n - mode + 1)
-            + mode * math.log(p)
-            + (n - mode) * math.log1p(-p)
-        )
-        peak = math.exp(log_mode)
-        cutoff = peak * self._RELATIVE_CUTOFF
-        odds = p / (1.0 - p)
-        above = [peak]  # P(mode), P(mode + 1), ...
-        k, probability = mode, peak
-        while k < n:
-            probability *= (n - k) / (k + 1) * odds
-            k += 1
-            if probability < cutoff:
-                break
-            above.append(probability)
-        below: list[float] = []  # P(mode - 1), P(mode - 2), ...
-        k, probability = mode, peak
-        while k > 0:
-            probability *= k / ((n - k + 1) * odds)
-            k -= 1
-            if probability < cutoff:
-                break
-            below.append(probability)
-        masses = [*reversed(below), *above]
-        total = math.fsum(masses)
-        cumulative = []
-        running = 0.0
-        for mass in masses:
-            running += mass / total
-            cumulative.append(running)
-        cumulative[-1] = 1.0
-        return mode - len(below), cumulative
-
-
-# resampling cells with more distinct values than this goes through aggregate.resampled_sums:
-# sequential binomials need a table for every count left after the first draws
-_TABLED_VALUES = 3
-
-
-def resampled_cell_sums(
-    items: Sequence[tuple[float, int]],
-    n_draws: int,
-    rng: random.Random,
-    binomials: BinomialTables | None = None,
-) -> list[float]:
-    """``n_draws`` sums of bootstrap resamples of a multiset given as (value, count) pairs,
-    most frequent first: how often each value is drawn is multinomial, drawn as a sequence
-    of binomials (aggregate.py does the same with a rejection sampler)."""
-    if len(items) > _TABLED_VALUES:
-        return resampled_sums(items, n_draws, rng)
-    size = sum(count for _value, count in items)
-    if len(items) == 1:
-        value, count = items[0]
-        return [value * count] * n_draws
-    tables = binomials or BinomialTables()
-    leading: list[tuple[float, float]] = []  # (value, P(value | not one of those before))
-    remaining = size
-    for value, count in items[:-1]:
-        leading.append((value, count / remaining))
-        remaining -= count
-    last_value = items[-1][0]
-    uniform, draw = rng.random, tables.draw
-    sums = []
-    for _ in range(n_draws):
-        left = size
-        total = 0.0
-        for value, probability in leading:
-            drawn = draw(uniform(), left, probability)
-            total += value * drawn
-            left -= drawn
-        sums.append(total + last_value * left)
-    return sums
-
-
-def sign_flipped_sums(
-    items: Sequence[tuple[float, int]],
-    n_draws: int,
-    rng: random.Random,
-    binomials: BinomialTables | None = None,
-) -> list[float]:
-    """``n_draws`` sums of the values (given as (value, count) pairs) with random signs.
-
-    The values sharing an absolute value ``v`` (``k`` of them) add up to
-    ``v * (2 * Binomial(k, 1/2) - k)``: one draw per distinct absolute value.
-    """
-    groups: Counter[float] = Counter()
-    for value, count in items:
-        if value != 0:
-            groups[abs(value)] += count
-    if not groups:
-        return [0.0] * n_draws
-    tables = binomials or BinomialTables()
-    # v * (2 * (first + i) - k) for the i-th entry of the table of Binomial(k, 1/2)
-    inverted = []
-    for value, count in groups.items():
-        first, cumulative = tables.table(count, 0.5)
-        inverted.append((2.0 * value, value * (2 * first - count), cumulative))
-    uniform, find = rng.random, bisect.bisect_right
-    if len(inverted) == 1:
-        ((scale, offset, cumulative),) = inverted
-        return [offset + scale * find(cumulative, uniform()) for _ in range(n_draws)]
-    return [
-        sum(offset + scale * find(cumulative, uniform()) for scale, offset, cumulative in inverted)
-        for _ in range(n_draws)
-    ]
-
-
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default method)."""
-    position = q * (len(ordered) - 1)
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 # --------------------------------------------------------------------------- compare-fail
@@ -578,7 +389,7 @@ def parse_compare_fail(text: str) -> CompareFailRule:
 
 
 def check_compare_fail(
-    comparison: Mapping[str, Any],
+    comparison: Comparison,
     rules: Iterable[CompareFailRule],
     alpha: float | None = None,
 ) -> list[CompareFailVerdict]:
@@ -596,7 +407,7 @@ def check_compare_fail(
 
 
 def _check_rule(
-    rule: CompareFailRule, rows: Sequence[Mapping[str, Any]], alpha: float
+    rule: CompareFailRule, rows: Sequence[ComparisonRow], alpha: float
 ) -> CompareFailVerdict:
     row = next(
         (
@@ -687,7 +498,7 @@ def failed_rules(verdicts: Iterable[CompareFailVerdict]) -> list[CompareFailVerd
 # --------------------------------------------------------------------------- terminal
 
 
-def format_comparison(comparison: Mapping[str, Any], *, max_flips: int = 20) -> list[str]:
+def format_comparison(comparison: Comparison, *, max_flips: int = 20) -> list[str]:
     """The run labels, the rows table (table, name, base, new, delta, 95% CI, p), flips."""
     base, new = comparison["base"], comparison["new"]
     alpha = float(comparison.get("alpha", 0.05))
@@ -716,23 +527,14 @@ def format_comparison(comparison: Mapping[str, Any], *, max_flips: int = 20) -> 
         ]
         for row in comparison["rows"]
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def join(cells: list[str]) -> str:
-        left = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
-        right = [cell.rjust(widths[i + 2]) for i, cell in enumerate(cells[2:])]
-        return "  ".join([*left, *right]).rstrip()
-
     lines.append("")
-    lines.append(join(header))
-    lines.append("-" * len(join(header)))
-    lines.extend(join(line) for line in body)
+    lines.extend(format_table(header, body, left=2))
     lines.append(f"* p < {alpha:g} (paired sign-flip test)")
-    for key, title in (
-        ("passed_to_missed", "passed -> missed"),
-        ("missed_to_passed", "missed -> passed"),
+    flips = comparison["flips"]
+    for ids, title in (
+        (flips["passed_to_missed"], "passed -> missed"),
+        (flips["missed_to_passed"], "missed -> passed"),
     ):
-        ids = comparison["flips"][key]
         if not ids:
             continue
         lines.append("")
@@ -743,7 +545,7 @@ def format_comparison(comparison: Mapping[str, Any], *, max_flips: int = 20) -> 
     return lines
 
 
-def _describe(side: Mapping[str, Any]) -> str:
+def _describe(side: ComparisonSide) -> str:
     run = side.get("run") or {}
     index = side.get("index") or {}
     parts = [str(side.get("label"))]

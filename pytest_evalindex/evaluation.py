@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pytest_evalindex.client import AuthRejected, ModelAnswer, ModelError
 from pytest_evalindex.records import Record
 from pytest_evalindex.repeats import Reducer, reduce_sample
+from pytest_evalindex.results_schema import InputMessage, Repeat, Sample, Usage
 from pytest_evalindex.scorers import ScorerError
 
 
@@ -20,8 +21,8 @@ class SampleError(Exception):
     """No score for this sample: the model or the scorer failed (the message says which)."""
 
 
-def blank_sample(record: Record, position: int) -> dict[str, Any]:
-    """The sample of DESIGN §7 before anything is known: an error until scored."""
+def blank_sample(record: Record, position: int) -> Sample:
+    """The sample of a record before anything is known: an error until scored."""
     return {
         "id": record.id,
         "position": position,
@@ -36,7 +37,7 @@ def blank_sample(record: Record, position: int) -> dict[str, Any]:
         "response": None,
         "reasoning": None,
         "target": record.target,
-        "input": [m.model_dump() for m in record.input],
+        "input": [cast(InputMessage, m.model_dump()) for m in record.input],
         "explanation": "",
         "usage": {"prompt_tokens": 0, "completion_tokens": 0},
         "latency_s": 0.0,
@@ -54,7 +55,7 @@ def _attempt(
     scorer: Callable[..., Any],
     repeat: int,
     prescored: Prescored | None = None,
-) -> dict[str, Any]:
+) -> Repeat:
     """One answer and its score; raises SampleError (or AuthRejected) when there is none."""
     started = time.monotonic()
     try:
@@ -65,30 +66,30 @@ def _attempt(
         raise SampleError(str(exc)) from exc
     if not isinstance(answer, ModelAnswer):
         answer = ModelAnswer(content="" if answer is None else str(answer))
-    result: dict[str, Any] = {
-        "response": answer.content,
-        "reasoning": answer.reasoning,
-        "usage": {k: int(v) for k, v in answer.usage.items()},
-        "latency_s": round(answer.latency_s or (time.monotonic() - started), 6),
-        "cached": answer.cached,
-    }
+    latency_s = round(answer.latency_s or (time.monotonic() - started), 6)
     try:
         score = prescored(record, repeat, answer.content) if prescored is not None else None
         if score is None:
             score = scorer(answer.content, record)
     except ScorerError as exc:
-        result["explanation"] = f"scorer error: {exc}"
-        raise SampleError(result["explanation"]) from exc
-    result["score"] = float(score.value)
-    result["explanation"] = score.explanation
-    result["outcome"] = "passed" if score.value >= record.scorer.threshold else "missed"
+        raise SampleError(f"scorer error: {exc}") from exc
+    result: Repeat = {
+        "response": answer.content,
+        "reasoning": answer.reasoning,
+        "usage": cast(Usage, {k: int(v) for k, v in answer.usage.items()}),
+        "latency_s": latency_s,
+        "cached": answer.cached,
+        "score": float(score.value),
+        "explanation": score.explanation,
+        "outcome": "passed" if score.value >= record.scorer.threshold else "missed",
+    }
     if score.metrics:
         result["metrics"] = {k: float(v) for k, v in score.metrics.items()}
     return result
 
 
 def evaluate(
-    sample: dict[str, Any],
+    sample: Sample,
     record: Record,
     ask: Callable[[Record, int], Any],
     scorer: Callable[..., Any],
@@ -108,18 +109,20 @@ def evaluate(
             raise
         return
     assert reducer is not None
-    attempts: list[dict[str, Any]] = []
+    attempts: list[Repeat] = []
     for repeat in range(repeats):
         try:
             attempts.append(_attempt(record, ask, scorer, repeat, prescored))
         except SampleError as exc:
             attempts.append({"outcome": "error", "score": None, "explanation": str(exc)})
-    answered = [a for a in attempts if "response" in a] or [{}]
-    first = answered[0]
-    sample.update({k: v for k, v in first.items() if k not in ("outcome", "score")})
+    first: Repeat | None = next((a for a in attempts if "response" in a), None)
+    if first is not None:
+        # the sample's own answer fields are the first answer's (keys as a Repeat has them)
+        answer_fields = cast("dict[str, Any]", sample)
+        answer_fields.update({k: v for k, v in first.items() if k not in ("outcome", "score")})
     sample["usage"] = {
-        key: sum(a.get("usage", {}).get(key, 0) for a in attempts)
-        for key in ("prompt_tokens", "completion_tokens")
+        "prompt_tokens": sum(a.get("usage", {}).get("prompt_tokens", 0) for a in attempts),
+        "completion_tokens": sum(a.get("usage", {}).get("completion_tokens", 0) for a in attempts),
     }
     sample["repeats"] = attempts
     outcome, score = reduce_sample(
@@ -133,5 +136,5 @@ def evaluate(
         raise SampleError(f"every one of {repeats} repeats failed: {sample['explanation']}")
     counts = {o: sum(a["outcome"] == o for a in attempts) for o in ("passed", "missed", "error")}
     tally = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
-    first_reason = first.get("explanation", "")
+    first_reason = first["explanation"] if first is not None else ""
     sample["explanation"] = f"{reducer} over {repeats} repeats ({tally}); first: {first_reason}"

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.results_schema import Results, table_rows
+from pytest_evalindex.table_format import format_table
 
 # values are sums of float products: 3/10 may come out as 0.30000000000000004, which must
 # neither pass "> 0.3" nor fail "<= 0.3"; differences this small are rounding, never data
@@ -125,7 +127,7 @@ def parse_gates(texts: Iterable[Any], *, file: str | None = None) -> list[Gate]:
     return gates
 
 
-def evaluate_gates(gates: Sequence[Gate], results: Mapping[str, Any]) -> list[GateVerdict]:
+def evaluate_gates(gates: Sequence[Gate], results: Results) -> list[GateVerdict]:
     """Each gate against ``results`` (a results document); a missing row fails its gate."""
     return [_evaluate(gate, results) for gate in gates]
 
@@ -143,14 +145,7 @@ def format_verdicts(verdicts: Sequence[GateVerdict]) -> list[str]:
         [v.gate, _fmt_value(v.value), _fmt_ci(v.ci95), "PASS" if v.passed else "FAIL"]
         for v in verdicts
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def join(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
-        return "  ".join([first, *rest]).rstrip()
-
-    lines = [join(header), "-" * len(join(header)), *(join(line) for line in body)]
+    lines = format_table(header, body)
     lines.extend(f"FAIL {v.gate}: {v.reason}" for v in verdicts if not v.passed)
     return lines
 
@@ -225,11 +220,11 @@ def _parse_count(text: str, right: str) -> int:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _evaluate(gate: Gate, results: Mapping[str, Any]) -> GateVerdict:
+def _evaluate(gate: Gate, results: Results) -> GateVerdict:
     if gate.table == "index":
         row: Mapping[str, Any] = results.get("index") or {}
     else:
-        rows = (results.get("tables") or {}).get(gate.table) or []
+        rows = table_rows(results, gate.table)
         found = next((r for r in rows if r.get("name") == gate.name), None)
         if found is None:
             names = ", ".join(str(r.get("name")) for r in rows) or "none"

@@ -16,6 +16,7 @@ from pytest_evalindex.evaluation import SampleError
 
 if TYPE_CHECKING:
     from pytest_evalindex.records import Record
+    from pytest_evalindex.results_schema import Sample
     from pytest_evalindex.session import LoadedIndex
 
 
@@ -80,7 +81,7 @@ class IndexItem(pytest.Function):
     def __init__(self, *, record: Record, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.record = record
-        self.evalindex_sample: dict[str, Any] | None = None
+        self.evalindex_sample: Sample | None = None
         # repeat number -> the answer received, kept while the item may be rerun
         self.evalindex_answers: dict[int, Any] = {}
         for name in dict.fromkeys([record.task_type, *record.tags, record.dataset]):

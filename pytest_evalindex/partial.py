@@ -11,9 +11,11 @@ objects without importing pytest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from pytest_evalindex.results_schema import PartialRun, Results
 
 # the results files of a run under the results root: the last whole run, and the last
 # partial one (which never overwrites the whole run's file)
@@ -25,7 +27,7 @@ PARTIAL_RESULTS = "last.partial.json"
 _XDIST_KEYBOARD_INTERRUPT = "received keyboard-interrupt"
 
 
-def partial_run(*, ran: int, of: int, causes: Sequence[str]) -> dict[str, Any] | None:
+def partial_run(*, ran: int, of: int, causes: Sequence[str]) -> PartialRun | None:
     """``run.partial``: None when the run has a sample for every record of the test set,
     else how many it ran, of how many, and why (the causes joined, "other" if none is
     known: a plugin's deselection, a crashed worker)."""
@@ -34,7 +36,7 @@ def partial_run(*, ran: int, of: int, causes: Sequence[str]) -> dict[str, Any] |
     return {"ran": ran, "of": of, "why": ", ".join(dict.fromkeys(causes)) or "other"}
 
 
-def partial_of(results: Mapping[str, Any]) -> dict[str, Any] | None:
+def partial_of(results: Results) -> PartialRun | None:
     """The ``run.partial`` of a results document (None for whole runs and older files)."""
     partial = (results.get("run") or {}).get("partial")
     return partial if isinstance(partial, dict) else None
@@ -96,28 +98,28 @@ def is_keyboard_interrupt(exc: BaseException) -> bool:
     return isinstance(exc, KeyboardInterrupt)
 
 
-def describe(partial: Mapping[str, Any]) -> str:
+def describe(partial: PartialRun) -> str:
     """``2 of 30 records, --lf``."""
     return f"{partial['ran']} of {partial['of']} records, {partial['why']}"
 
 
-def header_line(partial: Mapping[str, Any]) -> str:
+def header_line(partial: PartialRun) -> str:
     return f"partial: {partial['ran']} of {partial['of']} records ({partial['why']})"
 
 
-def gate_failure(partial: Mapping[str, Any]) -> str:
+def gate_failure(partial: PartialRun) -> str:
     """The failure a partial run adds when gates or compare-fail rules are configured."""
     return f"partial run ({describe(partial)}): gates need the whole index"
 
 
-def save_refusal(partial: Mapping[str, Any]) -> str:
+def save_refusal(partial: PartialRun) -> str:
     return (
         f"not saved: a partial run ({describe(partial)}) is no baseline; "
         "run the whole index to save one (--index-json keeps this run's results)"
     )
 
 
-def comparison_note(partial: Mapping[str, Any]) -> str:
+def comparison_note(partial: PartialRun) -> str:
     return (
         f"partial run: the comparison covers only the {partial['ran']} of {partial['of']} "
         "records this run has"
@@ -136,8 +138,8 @@ def interrupted_line(kept: int | None, cache_dir: str) -> str:
 
 
 def merged_partial(
-    partials: Sequence[Mapping[str, Any] | None], *, ran: int, of: int | None
-) -> dict[str, Any] | None:
+    partials: Sequence[PartialRun | None], *, ran: int, of: int | None
+) -> PartialRun | None:
     """``run.partial`` of shards merged into one document: whole when every record is
     there; else the causes the shards name, less "shard" (unless a shard is missing)."""
     if of is None or ran >= of:
@@ -150,13 +152,13 @@ def merged_partial(
     return {"ran": ran, "of": of, "why": ", ".join(kept) or "shard"}
 
 
-def whole_size(partials: Sequence[Mapping[str, Any] | None]) -> int | None:
+def whole_size(partials: Sequence[PartialRun | None]) -> int | None:
     """The whole test set's size, from the ``of`` the shards' documents record."""
     sizes = {int(p["of"]) for p in partials if p and isinstance(p.get("of"), int)}
     return max(sizes) if sizes else None
 
 
-def last_results_name(partial: Mapping[str, Any] | None) -> tuple[str, str | None]:
+def last_results_name(partial: PartialRun | None) -> tuple[str, str | None]:
     """The file under the results root this run writes, and the stale one it removes: a
     whole run writes ``last.json`` and removes the last partial run's file; a partial run
     writes ``last.partial.json`` and leaves the last whole run's ``last.json`` alone."""
@@ -165,7 +167,7 @@ def last_results_name(partial: Mapping[str, Any] | None) -> tuple[str, str | Non
     return PARTIAL_RESULTS, None
 
 
-def compare_on_shared(results: Mapping[str, Any], base: Mapping[str, Any] | None) -> bool:
+def compare_on_shared(results: Results, base: Results | None) -> bool:
     """Whether a comparison should pair only the samples this run has: a partial run of
     the same test set as the base run (a different test set is still refused)."""
     if base is None or partial_of(results) is None:

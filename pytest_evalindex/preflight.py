@@ -20,6 +20,7 @@ from pytest_evalindex.errors import EvalIndexError
 
 if TYPE_CHECKING:
     from pytest_evalindex.records import Record
+    from pytest_evalindex.results_schema import Results
     from pytest_evalindex.session import EvalIndexSession, LoadedIndex
 
 # The files a run writes at its end: (option, RunOptions attribute holding the path).
@@ -155,7 +156,7 @@ def compare_fail_problem(rules: Sequence[Any], compare: str | None) -> str | Non
 
 def baseline_problem(
     base_path: Path,
-    base: Mapping[str, Any],
+    base: Results,
     testset_sha256: str,
     ids: Iterable[str],
     *,
@@ -184,9 +185,8 @@ def baseline_problem(
 
     only_in_base = [i for i in base_ids if i not in new_set]
     only_in_new = [i for i in new_ids if i not in base_set]
-    new = {"run": {"testset_sha256": testset_sha256}}
     return f"comparison with {base_path} refused: " + testset_refusal(
-        base, new, only_in_base, only_in_new, shared
+        base_sha, testset_sha256, only_in_base, only_in_new, shared
     )
 
 

@@ -22,6 +22,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pytest_evalindex.results_schema import Outcome
+from pytest_evalindex.table_format import format_table
+
 METHODS = ("mean", "pass@k", "pass^k", "majority")
 
 
@@ -103,7 +106,7 @@ def reduce_repeats(
 
 def reduce_sample(
     repeats: Sequence[tuple[str, float | None]], reducer: Reducer, *, threshold: float = 1.0
-) -> tuple[str, float | None]:
+) -> tuple[Outcome, float | None]:
     """(outcome, score) of a sample from its repeats' (outcome, score) pairs.
 
     Errors are left out; a sample with no scored repeat is an ``error``. With fewer scored
@@ -154,10 +157,11 @@ def format_flaky(
     out_of = f" of {total}" if total is not None else ""
     lines = [f"{len(flaky)}{out_of} samples gave different outcomes across repeats:"]
     shown = flaky if limit is None else flaky[:limit]
-    width = max(len(sample.id) for sample in shown)
-    for sample in shown:
-        counts = ", ".join(f"{outcome} {count}" for outcome, count in sample.counts.items())
-        lines.append(f"  {sample.id.ljust(width)}  {counts}")
+    rows = [
+        [sample.id, ", ".join(f"{outcome} {count}" for outcome, count in sample.counts.items())]
+        for sample in shown
+    ]
+    lines.extend(format_table(None, rows, left=2, indent="  "))
     if limit is not None and len(flaky) > limit:
         lines.append(f"  ... {len(flaky) - limit} more")
     return lines

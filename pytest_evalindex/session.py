@@ -31,6 +31,7 @@ from pytest_evalindex.verdicts import Verdicts
 if TYPE_CHECKING:
     from pytest_evalindex.interrupt import WorkerProcesses
     from pytest_evalindex.local_model import LocalModelServer
+    from pytest_evalindex.results_schema import PartialRun, Results, RunInfo, Sample, SandboxInfo
     from pytest_evalindex.runner import JudgeModel, ScoreAhead, WorkerQueue
 
 SESSION_KEY = pytest.StashKey["EvalIndexSession"]()
@@ -61,12 +62,12 @@ class LoadedIndex:
     scorers: dict[str, Callable[..., Any]] = field(default_factory=dict)
     # record id -> its scorer, so running an item needs no lookup by scorer settings
     scorer_of: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    results: dict[str, Any] | None = None
+    samples: list[Sample] = field(default_factory=list)
+    results: Results | None = None
     model_defaults: dict[str, Any] = field(default_factory=dict)
     strip_thinking: bool = True
     gates: list[Any] = field(default_factory=list)
-    baseline: tuple[Path, dict[str, Any]] | None = None
+    baseline: tuple[Path, Results] | None = None
     verdicts: Verdicts | None = None
     saved_to: Path | None = None
     save_refused: str | None = None
@@ -74,7 +75,7 @@ class LoadedIndex:
     # sample id -> its place in ``samples``, so a rerun's sample replaces the earlier one
     _sample_at: dict[str, int] = field(default_factory=dict)
 
-    def add_sample(self, sample: dict[str, Any]) -> None:
+    def add_sample(self, sample: Sample) -> None:
         """Keep a reported sample; the last report of a record wins (pytest-rerunfailures
         reports every attempt), so each record counts once."""
         at = self._sample_at.get(sample["id"])
@@ -178,7 +179,7 @@ def load_index(
     return loaded
 
 
-def results_text(results: dict[str, Any]) -> str:
+def results_text(results: Results) -> str:
     """The results document as JSON: indented, except that each sample takes one line.
 
     One line a sample reads well in a diff or with grep, and the standard library writes
@@ -195,7 +196,7 @@ def results_text(results: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def describe_sample(record: Record, sample: dict[str, Any]) -> str:
+def describe_sample(record: Record, sample: Sample) -> str:
     """The missed/failed detail: prompt (shortened), response, target, explanation."""
     lines = [
         f"{record.id} [{sample['outcome']}] score={sample['score']}",
@@ -230,7 +231,7 @@ class EvalIndexSession:
         # on an xdist worker: what xdist has queued for it, across shards
         self.worker_queue: WorkerQueue | None = None
         self.score_ahead_decided = False
-        self.sandbox: dict[str, Any] | None = None  # the code sandbox (results run.sandbox)
+        self.sandbox: SandboxInfo | None = None  # the code sandbox (results run.sandbox)
 
         from pytest_evalindex.report.html_extras import pytest_html_writes_report
 
@@ -697,7 +698,7 @@ class EvalIndexSession:
         if self.model is not None:
             self.model.requester.abandon()
 
-    def partial_of(self, loaded: LoadedIndex, session: pytest.Session) -> dict[str, Any] | None:
+    def partial_of(self, loaded: LoadedIndex, session: pytest.Session) -> PartialRun | None:
         from pytest_evalindex.partial import partial_run, selection_causes
 
         causes = selection_causes(
@@ -712,7 +713,7 @@ class EvalIndexSession:
 
     # -- the end of the run -------------------------------------------------------------
 
-    def run_metadata(self, loaded: LoadedIndex) -> dict[str, Any]:
+    def run_metadata(self, loaded: LoadedIndex, partial: PartialRun | None) -> RunInfo:
         import httpx
 
         import pytest_evalindex
@@ -738,6 +739,7 @@ class EvalIndexSession:
                 "httpx": httpx.__version__,
                 "python": platform.python_version(),
             },
+            "partial": partial,
         }
 
     @pytest.hookimpl(tryfirst=True)
@@ -759,7 +761,7 @@ class EvalIndexSession:
             loaded.results = build_results(
                 loaded.samples,
                 index_name=loaded.name,
-                run={**self.run_metadata(loaded), "partial": self.partial_of(loaded, session)},
+                run=self.run_metadata(loaded, self.partial_of(loaded, session)),
                 seed=self.bootstrap_seed(),
             )
             loaded.verdicts = self.verdicts_for(loaded, loaded.results)
@@ -779,7 +781,7 @@ class EvalIndexSession:
     def bootstrap_seed(self) -> int:
         return self.options.seed if self.options.seed is not None else 0
 
-    def verdicts_for(self, loaded: LoadedIndex, results: dict[str, Any]) -> Verdicts:
+    def verdicts_for(self, loaded: LoadedIndex, results: Results) -> Verdicts:
         from pytest_evalindex.verdicts import judge_run
 
         if self.options.shard is not None:

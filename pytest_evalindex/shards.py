@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.partial import merged_partial, partial_of, whole_size
+from pytest_evalindex.results_schema import Results, RunInfo, Sample
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -53,12 +54,12 @@ def in_shard(record_id: str, index: int, count: int) -> bool:
 
 
 def merge_results(
-    docs: Sequence[Mapping[str, Any]],
+    docs: Sequence[Results],
     *,
     labels: Sequence[str] | None = None,
     seed: int = 0,
     n_boot: int = 1000,
-) -> dict[str, Any]:
+) -> Results:
     """One results document from the results documents of a run's shards.
 
     The documents must be of the same index, test set and model, with no sample id in two
@@ -79,7 +80,7 @@ def merge_results(
     _require_same(docs, names, "model", lambda doc: _run(doc, "model"))
     _check_shard_set(runs, names)
 
-    samples: list[Mapping[str, Any]] = []
+    samples: list[Sample] = []
     owner: dict[str, str] = {}
     for doc, name in zip(docs, names, strict=True):
         for sample in doc.get("samples") or ():
@@ -102,15 +103,15 @@ def merge_results(
     )
 
 
-def _run(doc: Mapping[str, Any], key: str) -> Any:
+def _run(doc: Results, key: str) -> Any:
     return (doc.get("run") or {}).get(key)
 
 
 def _require_same(
-    docs: Sequence[Mapping[str, Any]],
+    docs: Sequence[Results],
     names: Sequence[str],
     what: str,
-    read: Callable[[Mapping[str, Any]], Any],
+    read: Callable[[Results], Any],
 ) -> None:
     expected = read(docs[0])
     for doc, name in zip(docs[1:], names[1:], strict=True):
@@ -122,7 +123,7 @@ def _require_same(
             )
 
 
-def _check_shard_set(runs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> None:
+def _check_shard_set(runs: Sequence[RunInfo], names: Sequence[str]) -> None:
     """With ``run.shard`` on every document: one N, no shard twice, none missing."""
     shards = [run.get("shard") for run in runs]
     if not all(isinstance(shard, str) for shard in shards):
@@ -151,9 +152,9 @@ def _check_shard_set(runs: Sequence[Mapping[str, Any]], names: Sequence[str]) ->
         )
 
 
-def _merged_run(runs: Sequence[Mapping[str, Any]], count: int) -> dict[str, Any]:
+def _merged_run(runs: Sequence[RunInfo], count: int) -> RunInfo:
     """The first run's metadata; start time the earliest, duration the longest."""
-    merged = dict(runs[0])
+    merged = runs[0].copy()
     merged.pop("shard", None)
     merged.pop("saved", None)
     starts = [run["started_at"] for run in runs if run.get("started_at")]
@@ -183,7 +184,7 @@ def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
-def _ordered(samples: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def _ordered(samples: Sequence[Sample]) -> list[Sample]:
     positions = [sample.get("position") for sample in samples]
     if all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in positions):
         return sorted(samples, key=lambda sample: int(sample["position"]))

@@ -778,11 +778,7 @@ def format_weights_table(leaves: Sequence[Leaf]) -> str:
         for leaf in leaves
     ]
     total = ("TOTAL", "", "", "", f"{math.fsum(leaf.weight for leaf in leaves):.4f}")
-    widths = [max(len(row[i]) for row in (header, *rows, total)) for i in range(len(header))]
+    from pytest_evalindex.table_format import format_table
 
-    def line(cells: Sequence[str]) -> str:
-        left = "  ".join(cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=False))
-        return f"{left}  {cells[-1].rjust(widths[-1])}"
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows), rule, line(total)])
+    lines = format_table(header, rows, left=len(header) - 1, footer=[total], rule="columns")
+    return "\n".join(lines)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+from pytest_evalindex.results_schema import Repeat, Sample, UsageRow, UsageSummary
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -15,13 +16,13 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def _answers(sample: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+def _answers(sample: Sample) -> Sequence[Sample | Repeat]:
     """Every answer a sample got: one, or one a repeat."""
-    repeats: Sequence[Mapping[str, Any]] | None = sample.get("repeats")
+    repeats = sample.get("repeats")
     return repeats if repeats is not None else [sample]
 
 
-def _summary(name: str, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _summary(name: str, samples: Sequence[Sample]) -> UsageRow:
     answered = [a for s in samples for a in _answers(s) if a.get("response") is not None]
     # a cached answer cost nothing this run; its latency is the original request's
     requested = [s for s in answered if not s.get("cached")]
@@ -39,9 +40,9 @@ def _summary(name: str, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def usage_summary(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def usage_summary(samples: Sequence[Sample]) -> UsageSummary:
     """``{"total": row, "dataset": [row, ...]}``; tokens count only requests made this run."""
-    by_dataset: dict[str, list[Mapping[str, Any]]] = {}
+    by_dataset: dict[str, list[Sample]] = {}
     for sample in samples:
         by_dataset.setdefault(str(sample["dataset"]), []).append(sample)
     return {

@@ -20,6 +20,7 @@ from pytest_evalindex.compare import (
 )
 from pytest_evalindex.gates import Gate, GateVerdict, evaluate_gates, format_verdicts
 from pytest_evalindex.repeats import flaky_samples, format_flaky
+from pytest_evalindex.results_schema import Comparison, Results
 
 
 @dataclass
@@ -28,8 +29,8 @@ class Verdicts:
 
     sections: list[tuple[str, list[str]]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    comparison: dict[str, Any] | None = None
-    base_results: dict[str, Any] | None = None
+    comparison: Comparison | None = None
+    base_results: Results | None = None
     refused: str | None = None  # a comparison that could not be made (bad input)
     # the same verdicts as objects, for reports that lay them out themselves (markdown)
     gate_verdicts: list[GateVerdict] = field(default_factory=list)
@@ -37,10 +38,10 @@ class Verdicts:
 
 
 def judge_run(
-    results: dict[str, Any],
+    results: Results,
     *,
     gates: Sequence[Gate],
-    baseline: tuple[Path, dict[str, Any]] | None,
+    baseline: tuple[Path, Results] | None,
     compare_rules: Sequence[Any],
     alpha: float,
     intersection: bool,

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+RESULTS_SCHEMA = Path(__file__).resolve().parent.parent / "docs" / "results.schema.json"
+
+
+def load_results_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(RESULTS_SCHEMA.read_text("utf-8"))
+    return schema
+
+
+def assert_valid_results(document: Any) -> None:
+    """Fail with every way ``document`` breaks docs/results.schema.json, each with its path."""
+    __tracebackhide__ = True
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load_results_schema())
+    problems = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(document)]
+    assert not problems, "\n".join(problems[:20])
 
 
 def assert_outcomes(result: pytest.RunResult, **expected: int) -> None:

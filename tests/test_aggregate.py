@@ -1,4 +1,4 @@
-"""Aggregation: DESIGN §6 definitions, table layout, bootstrap intervals, and their speed."""
+"""Aggregation: micro, macro and weighted means, table layout, bootstrap intervals, speed."""
 
 from __future__ import annotations
 
@@ -11,39 +11,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from factories import make_sample
 
-from pytest_evalindex.aggregate import (
-    TABLES,
-    binomial,
-    build_results,
-    build_tables,
-    resampled_sums,
-)
-
-
-def make_sample(
-    number: int,
-    dataset: str,
-    score: float | None,
-    *,
-    subset: str = "default",
-    task_type: str = "default",
-    tags: tuple[str, ...] = (),
-    categories: tuple[str, ...] = (),
-    weight: float = 1.0,
-) -> dict[str, Any]:
-    outcome = "error" if score is None else "passed" if score >= 1.0 else "missed"
-    return {
-        "id": f"{dataset}/{number}",
-        "dataset": dataset,
-        "subset": subset,
-        "task_type": task_type,
-        "tags": list(tags),
-        "categories": list(categories),
-        "weight": weight,
-        "outcome": outcome,
-        "score": score,
-    }
+from pytest_evalindex.aggregate import TABLES, build_results, build_tables
+from pytest_evalindex.statistics import binomial, resampled_sums
 
 
 def rows_by_name(result: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -55,22 +26,19 @@ def seed_article_samples() -> list[dict[str, Any]]:
     samples = []
     for i in range(39):
         samples.append(
-            make_sample(
-                i, "ifeval", float(i < 36), task_type="instruction", tags=("rag", "en"),
+            make_sample(f"ifeval/{i}", float(i < 36), task_type="instruction", tags=("rag", "en"),
                 categories=("rag_index",), weight=0.4,
             )
         )  # fmt: skip
     for i in range(30):
         samples.append(
-            make_sample(
-                i, "aa_lcr", float(i < 4), task_type="long_context", tags=("rag", "en"),
+            make_sample(f"aa_lcr/{i}", float(i < 4), task_type="long_context", tags=("rag", "en"),
                 categories=("rag_index",), weight=0.3,
             )
         )  # fmt: skip
     for i in range(29):
         samples.append(
-            make_sample(
-                i, "chinese_simpleqa", float(i < 11), subset=f"topic{i % 6}",
+            make_sample(f"chinese_simpleqa/{i}", float(i < 11), subset=f"topic{i % 6}",
                 task_type="knowledge", tags=("rag", "zh"), categories=("rag_index",), weight=0.3,
             )
         )  # fmt: skip
@@ -120,14 +88,14 @@ def test_seed_article_macro_is_over_dataset_subset_units() -> None:
 
 def test_same_subset_name_in_two_datasets_gives_two_units() -> None:
     samples = [
-        make_sample(0, "a", 1.0, subset="s1", tags=("x",)),
-        make_sample(1, "a", 1.0, subset="s1", tags=("x",)),
-        make_sample(2, "a", 0.0, subset="s2", tags=("x",)),
-        make_sample(3, "a", 0.0, subset="s2", tags=("x",)),
-        make_sample(0, "b", 1.0, subset="s1", tags=("x",)),
-        make_sample(1, "b", 0.0, subset="s1", tags=("x",)),
-        make_sample(2, "b", 0.0, subset="s1", tags=("x",)),
-        make_sample(3, "b", 0.0, subset="s1", tags=("x",)),
+        make_sample("a/0", 1.0, subset="s1", tags=("x",)),
+        make_sample("a/1", 1.0, subset="s1", tags=("x",)),
+        make_sample("a/2", 0.0, subset="s2", tags=("x",)),
+        make_sample("a/3", 0.0, subset="s2", tags=("x",)),
+        make_sample("b/0", 1.0, subset="s1", tags=("x",)),
+        make_sample("b/1", 0.0, subset="s1", tags=("x",)),
+        make_sample("b/2", 0.0, subset="s1", tags=("x",)),
+        make_sample("b/3", 0.0, subset="s1", tags=("x",)),
     ]
     rows = rows_by_name(build_tables(samples, n_boot=0))
     assert rows[("tag", "x")]["micro"] == pytest.approx(3 / 8)
@@ -137,11 +105,11 @@ def test_same_subset_name_in_two_datasets_gives_two_units() -> None:
 
 def test_errors_are_counted_but_not_averaged() -> None:
     samples = [
-        make_sample(0, "a", 1.0, weight=0.5),
-        make_sample(1, "a", None, weight=0.5),
-        make_sample(2, "a", 0.0, weight=0.5),
-        make_sample(0, "b", None, weight=0.5),
-        make_sample(1, "b", 1.0, weight=0.5),
+        make_sample("a/0", 1.0, weight=0.5),
+        make_sample("a/1", None, weight=0.5),
+        make_sample("a/2", 0.0, weight=0.5),
+        make_sample("b/0", None, weight=0.5),
+        make_sample("b/1", 1.0, weight=0.5),
     ]
     result = build_tables(samples, n_boot=50)
     rows = rows_by_name(result)
@@ -155,15 +123,15 @@ def test_errors_are_counted_but_not_averaged() -> None:
 
 
 def test_an_outcome_of_error_wins_over_a_stray_score() -> None:
-    stray = make_sample(1, "a", 1.0)
+    stray = make_sample("a/1", 1.0)
     stray["outcome"] = "error"
-    rows = rows_by_name(build_tables([make_sample(0, "a", 0.0), stray], n_boot=0))
+    rows = rows_by_name(build_tables([make_sample("a/0", 0.0), stray], n_boot=0))
     assert (rows[("dataset", "a")]["count"], rows[("dataset", "a")]["errors"]) == (1, 1)
     assert rows[("dataset", "a")]["micro"] == 0.0
 
 
 def test_group_without_scored_samples_has_no_values() -> None:
-    samples = [make_sample(0, "a", 1.0, tags=("ok",)), make_sample(0, "b", None, tags=("down",))]
+    samples = [make_sample("a/0", 1.0, tags=("ok",)), make_sample("b/0", None, tags=("down",))]
     result = build_tables(samples, n_boot=100)
     down = rows_by_name(result)[("tag", "down")]
     assert down == {
@@ -189,12 +157,12 @@ def test_empty_run_gives_an_empty_index() -> None:
 def test_weighted_uses_the_whole_run_count_of_each_dataset() -> None:
     # dataset a: 4 scored samples, 2 tagged x (1.0 and 0.0); dataset b: 2 samples, both x
     samples = [
-        make_sample(0, "a", 1.0, tags=("x",), weight=0.25),
-        make_sample(1, "a", 0.0, tags=("x",), weight=0.25),
-        make_sample(2, "a", 1.0, weight=0.25),
-        make_sample(3, "a", 1.0, weight=0.25),
-        make_sample(0, "b", 1.0, tags=("x",), weight=0.75),
-        make_sample(1, "b", 1.0, tags=("x",), weight=0.75),
+        make_sample("a/0", 1.0, tags=("x",), weight=0.25),
+        make_sample("a/1", 0.0, tags=("x",), weight=0.25),
+        make_sample("a/2", 1.0, weight=0.25),
+        make_sample("a/3", 1.0, weight=0.25),
+        make_sample("b/0", 1.0, tags=("x",), weight=0.75),
+        make_sample("b/1", 1.0, tags=("x",), weight=0.75),
     ]
     rows = rows_by_name(build_tables(samples, n_boot=0))
     w_a, w_b = 0.25 / 4, 0.75 / 2
@@ -208,7 +176,7 @@ def test_index_weighted_is_the_schema_weighted_mean_of_dataset_scores() -> None:
     weights = {"a": 0.2, "b": 0.5, "c": 0.3}
     sizes = {"a": 13, "b": 40, "c": 7}
     samples = [
-        make_sample(i, d, rng.choice([0.0, 0.5, 1.0]), weight=weights[d])
+        make_sample(f"{d}/{i}", rng.choice([0.0, 0.5, 1.0]), weight=weights[d])
         for d in weights
         for i in range(sizes[d])
     ]
@@ -222,9 +190,9 @@ def test_index_weighted_is_the_schema_weighted_mean_of_dataset_scores() -> None:
 
 def test_categories_count_under_every_prefix_and_tags_under_each() -> None:
     samples = [
-        make_sample(0, "gsm8k", 1.0, categories=("reasoning_index", "math"), tags=("en", "easy")),
-        make_sample(0, "arc", 0.0, categories=("reasoning_index", "logic"), tags=("en",)),
-        make_sample(0, "aime", 0.0, categories=("reasoning_index", "math", "hard")),
+        make_sample("gsm8k/0", 1.0, categories=("reasoning_index", "math"), tags=("en", "easy")),
+        make_sample("arc/0", 0.0, categories=("reasoning_index", "logic"), tags=("en",)),
+        make_sample("aime/0", 0.0, categories=("reasoning_index", "math", "hard")),
     ]
     result = build_tables(samples, n_boot=0)
     categories = {row["name"]: row["count"] for row in result["tables"]["category"]}
@@ -246,9 +214,9 @@ def test_categories_count_under_every_prefix_and_tags_under_each() -> None:
 
 def test_rows_keep_first_appearance_order() -> None:
     samples = [
-        make_sample(0, "zeta", 1.0, task_type="math", tags=("zh",)),
-        make_sample(0, "alpha", 1.0, task_type="code", tags=("en", "zh")),
-        make_sample(1, "zeta", 1.0, task_type="knowledge", tags=("en",)),
+        make_sample("zeta/0", 1.0, task_type="math", tags=("zh",)),
+        make_sample("alpha/0", 1.0, task_type="code", tags=("en", "zh")),
+        make_sample("zeta/1", 1.0, task_type="knowledge", tags=("en",)),
     ]
     tables = build_tables(samples, n_boot=0)["tables"]
     assert [r["name"] for r in tables["dataset"]] == ["zeta", "alpha"]
@@ -302,7 +270,7 @@ def test_intervals_contain_the_point_estimate() -> None:
     rng = random.Random(11)
     samples = [
         make_sample(
-            i, f"d{d}", rng.choice([0.0, 1.0, 1.0, 0.5]), subset=f"s{i % 3}", tags=(f"t{d % 2}",),
+            f"d{d}/{i}", rng.choice([0.0, 1.0, 1.0, 0.5]), subset=f"s{i % 3}", tags=(f"t{d % 2}",),
             categories=("root", f"g{d % 3}"), weight=(d + 1) / 15,
         )
         for d in range(5)
@@ -318,14 +286,14 @@ def test_intervals_contain_the_point_estimate() -> None:
 
 def test_interval_width_for_a_fair_coin() -> None:
     # 100 samples with half right: the standard error is 0.05, so the width is about 0.196
-    samples = [make_sample(i, "coin", float(i % 2)) for i in range(100)]
+    samples = [make_sample(f"coin/{i}", float(i % 2)) for i in range(100)]
     low, high = build_tables(samples, seed=0, n_boot=2000)["index"]["ci95"]
     assert 0.16 <= high - low <= 0.24
     assert low < 0.5 < high
 
 
 def test_a_constant_row_has_a_point_interval_and_n_boot_zero_has_none() -> None:
-    samples = [make_sample(i, "all_right", 1.0) for i in range(20)]
+    samples = [make_sample(f"all_right/{i}", 1.0) for i in range(20)]
     assert build_tables(samples, n_boot=100)["index"]["ci95"] == [1.0, 1.0]
     assert build_tables(samples, n_boot=0)["index"]["ci95"] is None
 
@@ -333,9 +301,9 @@ def test_a_constant_row_has_a_point_interval_and_n_boot_zero_has_none() -> None:
 def test_interval_of_a_partial_row_keeps_dataset_shares_fixed() -> None:
     # tag x covers dataset a (all right) and only the wrong half of dataset b: whatever is
     # drawn, b's part of x is all wrong and a's all right, so x's interval is a point
-    samples = [make_sample(i, "a", 1.0, tags=("x",), weight=0.5) for i in range(10)]
-    samples += [make_sample(i, "b", 0.0, tags=("x",), weight=0.5) for i in range(10)]
-    samples += [make_sample(i + 10, "b", 1.0, weight=0.5) for i in range(10)]
+    samples = [make_sample(f"a/{i}", 1.0, tags=("x",), weight=0.5) for i in range(10)]
+    samples += [make_sample(f"b/{i}", 0.0, tags=("x",), weight=0.5) for i in range(10)]
+    samples += [make_sample(f"b/{i + 10}", 1.0, weight=0.5) for i in range(10)]
     rows = rows_by_name(build_tables(samples, n_boot=200))
     x = rows[("tag", "x")]
     assert x["ci95"] == [x["weighted"], x["weighted"]]
@@ -417,7 +385,7 @@ def performance_samples() -> list[dict[str, Any]]:
         for i in range(1000):
             samples.append(
                 make_sample(
-                    i, f"dataset{d}", float(rng.random() < accuracy), subset=f"s{i % 2}" if d < 5
+                    f"dataset{d}/{i}", float(rng.random() < accuracy), subset=f"s{i % 2}" if d < 5
                     else "default", task_type=f"type{d % 4}", tags=(("en", "zh")[d % 2], "rag"),
                     categories=("index", f"group{d % 3}"), weight=1 / 20,
                 )

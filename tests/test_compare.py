@@ -10,13 +10,14 @@ import re
 import statistics
 import time
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import pytest
+from factories import make_sample
 
 from pytest_evalindex.aggregate import build_tables
 from pytest_evalindex.compare import (
-    BinomialTables,
     ComparisonError,
     check_compare_fail,
     compare_results,
@@ -24,34 +25,12 @@ from pytest_evalindex.compare import (
     format_comparison,
     format_p,
     parse_compare_fail,
-    resampled_cell_sums,
-    sign_flipped_sums,
 )
 from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.statistics import BinomialTables, resampled_cell_sums, sign_flipped_sums
 
-
-def sample(
-    sample_id: str,
-    score: float | None,
-    *,
-    dataset: str | None = None,
-    weight: float = 1.0,
-    tags: tuple[str, ...] = (),
-    task_type: str = "default",
-    subset: str = "default",
-) -> dict[str, Any]:
-    outcome = "error" if score is None else "passed" if score >= 1.0 else "missed"
-    return {
-        "id": sample_id,
-        "dataset": dataset or sample_id.split("/")[0],
-        "subset": subset,
-        "task_type": task_type,
-        "tags": list(tags),
-        "categories": ["root", dataset or sample_id.split("/")[0]],
-        "weight": weight,
-        "outcome": outcome,
-        "score": score,
-    }
+# every sample's categories are [root, its dataset]
+sample = partial(make_sample, index="root")
 
 
 def results(samples: list[dict[str, Any]], **run: Any) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 import pytest
+from factories import make_results, make_sample
 
 from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.errors import EvalIndexError
@@ -18,42 +20,23 @@ from pytest_evalindex.gates import (
     parse_gates,
 )
 
-
-def sample(
-    number: int,
-    dataset: str,
-    score: float | None,
-    *,
-    task_type: str = "knowledge",
-    tags: tuple[str, ...] = (),
-    subset: str = "default",
-    weight: float = 0.5,
-) -> dict[str, Any]:
-    outcome = "error" if score is None else "passed" if score >= 1.0 else "missed"
-    return {
-        "id": f"{dataset}/{number}",
-        "dataset": dataset,
-        "subset": subset,
-        "task_type": task_type,
-        "tags": list(tags),
-        "categories": ["rag_index", dataset],
-        "weight": weight,
-        "outcome": outcome,
-        "score": score,
-    }
+# the samples of a two-dataset index named rag_index
+sample = partial(make_sample, index="rag_index", task_type="knowledge", weight=0.5)
 
 
 @pytest.fixture
 def results() -> dict[str, Any]:
     """faq: 8 of 10 right (en, rag); quiz: 3 of 10 right, 2 errors (en); index 0.55."""
     samples = [
-        sample(i, "faq", float(i < 8), tags=("en", "rag"), subset="billing") for i in range(10)
+        sample(f"faq/{i}", float(i < 8), tags=("en", "rag"), subset="billing") for i in range(10)
     ]
     samples += [
-        sample(i, "quiz", float(i < 3), task_type="reasoning", tags=("en",)) for i in range(10)
+        sample(f"quiz/{i}", float(i < 3), task_type="reasoning", tags=("en",)) for i in range(10)
     ]
-    samples += [sample(10 + i, "quiz", None, task_type="reasoning", tags=("en",)) for i in range(2)]
-    return build_results(samples, index_name="support", run={}, n_boot=200)
+    samples += [
+        sample(f"quiz/{10 + i}", None, task_type="reasoning", tags=("en",)) for i in range(2)
+    ]
+    return make_results(samples, index_name="support")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -228,7 +211,7 @@ def test_a_missing_row_fails_and_lists_what_there_is(results: dict[str, Any]) ->
 
 
 def test_a_row_without_scores_fails() -> None:
-    samples = [sample(0, "faq", 1.0), sample(0, "quiz", None, tags=("zh",))]
+    samples = [sample("faq/0", 1.0), sample("quiz/0", None, tags=("zh",))]
     results = build_results(samples, index_name="x", run={}, n_boot=0)
     (verdict,) = evaluate_gates([parse_gate("tag:zh>=0")], results)
     assert not verdict.passed

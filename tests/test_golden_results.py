@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import assert_valid_results
 
 from pytest_evalindex.records import Record
 from pytest_evalindex.sampling import sample_index
@@ -78,7 +79,10 @@ def test_example_suite_results_are_stable(
         asked = server.request_count
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()
     assert asked == len(records)
-    document = stable(json.loads(out.read_text("utf-8")))
+    written = json.loads(out.read_text("utf-8"))
+    # the whole document, before the volatile facts are left out, is what the schema describes
+    assert_valid_results(written)
+    document = stable(written)
     golden = GOLDEN / f"{suite.stem}.json"
     if os.environ.get("EVALINDEX_UPDATE_GOLDEN") and not run_mode:
         GOLDEN.mkdir(exist_ok=True)

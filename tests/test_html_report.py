@@ -9,14 +9,15 @@ import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from factories import make_results, make_sample
 
-from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.cli import main
 from pytest_evalindex.report import html as report_html
 from pytest_evalindex.report.html import BASE_SAMPLE_FIELDS, render_html, script_json, write_html
+from pytest_evalindex.results_schema import Results, Sample
 
 HOSTILE = (
     "</script><script>window.__xss = 1</script>"
@@ -24,35 +25,35 @@ HOSTILE = (
 )
 
 
-def make_sample(n: int, **changes: Any) -> dict[str, Any]:
+def page_sample(n: int, **changes: Any) -> Sample:
+    """Sample ``n`` of a two-dataset index, with every field the page shows filled in;
+    ``changes`` replace any key."""
     dataset = "alpha" if n % 2 else "beta"
-    sample: dict[str, Any] = {
-        "id": f"{dataset}/{n}",
-        "dataset": dataset,
-        "subset": "default",
-        "task_type": "qa",
-        "tags": ["en"],
-        "categories": ["idx", "general"],
-        "weight": 0.5,
-        "outcome": "passed" if n % 3 else "missed",
-        "score": 1.0 if n % 3 else 0.0,
-        "input": [{"role": "user", "content": f"question {n}"}],
-        "response": f"answer {n}",
-        "reasoning": "",
-        "target": f"answer {n}",
-        "explanation": "compared",
-        "metrics": {"strict": 1.0},
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-        "latency_s": 0.5,
-    }
-    sample.update(changes)
+    sample = make_sample(
+        f"{dataset}/{n}",
+        1.0 if n % 3 else 0.0,
+        task_type="qa",
+        tags=["en"],
+        categories=["idx", "general"],
+        weight=0.5,
+        position=n,
+        input=[{"role": "user", "content": f"question {n}"}],
+        response=f"answer {n}",
+        reasoning="",
+        target=f"answer {n}",
+        explanation="compared",
+        metrics={"strict": 1.0},
+        usage={"prompt_tokens": 10, "completion_tokens": 5},
+        latency_s=0.5,
+    )
+    cast("dict[str, Any]", sample).update(changes)
     return sample
 
 
-def make_results(samples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def page_results(samples: list[Sample] | None = None) -> Results:
     if samples is None:
-        samples = [make_sample(n) for n in range(12)]
-    return build_results(samples, index_name="idx", run={"model": "m"}, n_boot=50)
+        samples = [page_sample(n) for n in range(12)]
+    return make_results(samples, n_boot=50)
 
 
 class PageParser(HTMLParser):
@@ -114,7 +115,7 @@ def test_script_json_keeps_other_text_readable_and_drops_non_finite_numbers() ->
 
 
 def test_hostile_text_stays_inside_the_data_block() -> None:
-    sample = make_sample(
+    sample = page_sample(
         1,
         id=HOSTILE,
         dataset=HOSTILE,
@@ -126,7 +127,7 @@ def test_hostile_text_stays_inside_the_data_block() -> None:
         metrics={HOSTILE: HOSTILE},
         input=[{"role": HOSTILE, "content": HOSTILE}],
     )
-    results = make_results([sample, make_sample(2)])
+    results = page_results([sample, page_sample(2)])
     page = render_html(results, title=HOSTILE)
     parsed = parse(page)
     scripts = [(attrs, text) for tag, attrs, text in parsed.raw if tag == "script"]
@@ -139,7 +140,7 @@ def test_hostile_text_stays_inside_the_data_block() -> None:
 
 
 def test_page_loads_nothing_from_elsewhere() -> None:
-    page = render_html(make_results())
+    page = render_html(page_results())
     parsed = parse(page)
     for tag, attrs in parsed.tags:
         assert not {"src", "href", "srcset", "action"} & set(attrs), (tag, attrs)
@@ -150,7 +151,7 @@ def test_page_loads_nothing_from_elsewhere() -> None:
 
 
 def test_content_security_policy_allows_exactly_the_inline_script_and_style() -> None:
-    page = render_html(make_results())
+    page = render_html(page_results())
     parsed = parse(page)
     policy = next(
         attrs["content"]
@@ -183,7 +184,7 @@ def test_the_script_builds_the_page_without_markup() -> None:
 
 
 def test_payload_carries_results_comparison_and_title() -> None:
-    results = make_results()
+    results = page_results()
     comparison = {"schema_version": 1, "rows": [], "flips": {}, "base": {"label": "b"}}
     payload = data_block(render_html(results, comparison, title="My report"))
     assert payload["title"] == "My report"
@@ -193,18 +194,18 @@ def test_payload_carries_results_comparison_and_title() -> None:
 
 
 def test_default_title_names_the_index() -> None:
-    parsed = parse(render_html(make_results()))
+    parsed = parse(render_html(page_results()))
     assert [text for tag, _, text in parsed.raw if tag == "title"] == ["idx · evalindex report"]
 
 
 def test_base_results_are_slimmed_to_the_shown_samples() -> None:
-    results = make_results([make_sample(n) for n in range(4)])
-    base_samples = [make_sample(n, response=f"old {n}") for n in range(6)]
-    base = make_results(base_samples)
+    results = page_results([page_sample(n) for n in range(4)])
+    base_samples = [page_sample(n, response=f"old {n}") for n in range(6)]
+    base = page_results(base_samples)
     payload = data_block(render_html(results, {"base": {"label": "0001_base"}}, base_results=base))
     assert payload["base"]["label"] == "0001_base"
     shown = payload["base"]["samples"]
-    assert [s["id"] for s in shown] == [make_sample(n)["id"] for n in range(4)]
+    assert [s["id"] for s in shown] == [page_sample(n)["id"] for n in range(4)]
     assert all(set(s) <= set(BASE_SAMPLE_FIELDS) for s in shown)
     assert shown[0]["response"] == "old 0"
 
@@ -221,13 +222,13 @@ SYSTEM = "You are a careful assistant. Think step by step and end with 'Answer: 
 def test_repeated_prompt_messages_are_stored_once() -> None:
     parts = [{"type": "text", "text": SYSTEM}]
     samples = [
-        make_sample(
+        page_sample(
             n, input=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"q{n}"}]
         )
         for n in range(3)
     ]
-    samples.append(make_sample(3, input=[{"role": "user", "content": parts}]))
-    results = make_results(samples)
+    samples.append(page_sample(3, input=[{"role": "user", "content": parts}]))
+    results = page_results(samples)
     before = json.dumps(results)
     payload = data_block(render_html(results))
     assert json.dumps(results) == before  # the caller's document is untouched
@@ -241,11 +242,11 @@ def test_repeated_prompt_messages_are_stored_once() -> None:
 
 def test_short_or_unique_prompt_messages_stay_in_place() -> None:
     unique = [
-        make_sample(n, input=[{"role": "user", "content": f"{n} " + "x" * 80}]) for n in range(3)
+        page_sample(n, input=[{"role": "user", "content": f"{n} " + "x" * 80}]) for n in range(3)
     ]
-    short = [make_sample(n, input=[{"role": "user", "content": "same"}]) for n in range(3)]
+    short = [page_sample(n, input=[{"role": "user", "content": "same"}]) for n in range(3)]
     for samples in (unique, short):
-        payload = data_block(render_html(make_results(samples)))
+        payload = data_block(render_html(page_results(samples)))
         assert payload["shared_texts"] == []
         assert payload["results"]["samples"] == json.loads(json.dumps(samples))
 
@@ -255,10 +256,10 @@ def test_short_or_unique_prompt_messages_stay_in_place() -> None:
 
 def test_write_html_creates_parents_and_replaces_atomically(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "er" / "report.html"
-    assert write_html(target, make_results()) == target
+    assert write_html(target, page_results()) == target
     first = target.read_text(encoding="utf-8")
-    assert first == render_html(make_results())
-    write_html(target, make_results(), title="again")
+    assert first == render_html(page_results())
+    write_html(target, page_results(), title="again")
     assert "<title>again</title>" in target.read_text(encoding="utf-8")
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
 
@@ -274,7 +275,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
 
     monkeypatch.setattr(os, "replace", refuse)
     with pytest.raises(OSError, match="disk full"):
-        write_html(target, make_results())
+        write_html(target, page_results())
     assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
@@ -290,7 +291,7 @@ def write_json(path: Path, document: Any) -> Path:
 def test_cli_report_prints_the_tables_and_writes_html(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = write_json(tmp_path / "last.json", make_results())
+    results = write_json(tmp_path / "last.json", page_results())
     out = tmp_path / "out" / "report.html"
     assert main(["report", str(results), "--html", str(out)]) == 0
     captured = capsys.readouterr()
@@ -304,19 +305,19 @@ def test_cli_report_prints_the_tables_and_writes_html(
 def test_cli_report_without_html_only_prints(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = write_json(tmp_path / "last.json", make_results())
+    results = write_json(tmp_path / "last.json", page_results())
     assert main(["report", str(results)]) == 0
     assert "task_type" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.json"]
 
 
 def test_cli_report_compare_embeds_the_comparison_and_base_answers(tmp_path: Path) -> None:
-    new_samples = [make_sample(n) for n in range(12)]
+    new_samples = [page_sample(n) for n in range(12)]
     # sample 0 was missed in the new run (n % 3 == 0): passed in the base run
-    base_samples = [make_sample(n, response=f"old {n}") for n in range(12)]
+    base_samples = [page_sample(n, response=f"old {n}") for n in range(12)]
     base_samples[0].update(outcome="passed", score=1.0)
-    base = write_json(tmp_path / "0001_base.json", make_results(base_samples))
-    new = write_json(tmp_path / "last.json", make_results(new_samples))
+    base = write_json(tmp_path / "0001_base.json", page_results(base_samples))
+    new = write_json(tmp_path / "last.json", page_results(new_samples))
     out = tmp_path / "report.html"
     assert main(["report", str(new), "--html", str(out), "--compare", str(base)]) == 0
     payload = data_block(out.read_text(encoding="utf-8"))
@@ -343,8 +344,8 @@ def test_cli_report_bad_results_file_exits_4(
 def test_cli_report_compare_of_different_test_sets_needs_intersection(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = write_json(tmp_path / "base.json", make_results([make_sample(n) for n in range(12)]))
-    new = write_json(tmp_path / "new.json", make_results([make_sample(n) for n in range(10)]))
+    base = write_json(tmp_path / "base.json", page_results([page_sample(n) for n in range(12)]))
+    new = write_json(tmp_path / "new.json", page_results([page_sample(n) for n in range(10)]))
     out = tmp_path / "report.html"
     args = ["report", str(new), "--html", str(out), "--compare", str(base)]
     assert main(args) == 4
@@ -352,13 +353,13 @@ def test_cli_report_compare_of_different_test_sets_needs_intersection(
     assert not out.exists()
     assert main([*args, "--intersection"]) == 0
     comparison = data_block(out.read_text(encoding="utf-8"))["comparison"]
-    assert comparison["only_in_base"] == [make_sample(n)["id"] for n in (10, 11)]
+    assert comparison["only_in_base"] == [page_sample(n)["id"] for n in (10, 11)]
 
 
 def test_cli_report_unwritable_output_exits_4(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = write_json(tmp_path / "last.json", make_results())
+    results = write_json(tmp_path / "last.json", page_results())
     blocker = tmp_path / "file"
     blocker.write_text("", encoding="utf-8")
     assert main(["report", str(results), "--html", str(blocker / "report.html")]) == 4

@@ -14,22 +14,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from factories import make_sample
+
 from pytest_evalindex.aggregate import build_tables
 from pytest_evalindex.compare import check_compare_fail, compare_results, parse_compare_fail
 
 # name, weight, samples (of 500), mean accuracy of the base model
 DATASETS = (("qa", 0.5, 250, 0.4), ("math", 0.3, 150, 0.6), ("instr", 0.2, 100, 0.8))
 TRUE_INDEX = sum(weight * accuracy for _, weight, _, accuracy in DATASETS)
-
-
-def make_sample(sample_id: str, dataset: str, weight: float, right: bool) -> dict[str, Any]:
-    return {
-        "id": sample_id,
-        "dataset": dataset,
-        "weight": weight,
-        "outcome": "passed" if right else "missed",
-        "score": float(right),
-    }
 
 
 def paired_runs(
@@ -53,8 +45,16 @@ def paired_runs(
                 probability = rng.betavariate(mean * concentration, (1 - mean) * concentration)
             new_probability = probability * (1 - drop / mean)
             sample_id = f"{dataset}/{i}"
-            base.append(make_sample(sample_id, dataset, weight, rng.random() < probability))
-            new.append(make_sample(sample_id, dataset, weight, rng.random() < new_probability))
+            base.append(
+                make_sample(
+                    sample_id, float(rng.random() < probability), dataset=dataset, weight=weight
+                )
+            )
+            new.append(
+                make_sample(
+                    sample_id, float(rng.random() < new_probability), dataset=dataset, weight=weight
+                )
+            )
     run: dict[str, Any] = {"index": {"name": "sim"}, "run": {}}
     return {**run, "samples": base}, {**run, "samples": new}
 
@@ -92,7 +92,7 @@ def test_index_interval_covers_the_true_score() -> None:
     runs, covered, widths = 400, 0, []
     for number in range(runs):
         samples = [
-            make_sample(f"{dataset}/{i}", dataset, weight, rng.random() < accuracy)
+            make_sample(f"{dataset}/{i}", float(rng.random() < accuracy), weight=weight)
             for dataset, weight, _count, accuracy in DATASETS
             for i in range(counts[dataset])
         ]

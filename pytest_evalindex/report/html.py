@@ -36,6 +36,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pytest_evalindex.results_schema import Comparison, Results, Sample
+
 # the fields of a base-run sample the report shows next to the new run's answer
 BASE_SAMPLE_FIELDS = ("id", "outcome", "score", "response", "reasoning", "explanation")
 # a prompt message at least this long that several samples share (a system prompt, few-shot
@@ -62,13 +64,13 @@ def script_json(value: Any) -> str:
 
 
 def render_html(
-    results: Mapping[str, Any],
-    comparison: Mapping[str, Any] | None = None,
+    results: Results,
+    comparison: Comparison | None = None,
     *,
-    base_results: Mapping[str, Any] | None = None,
+    base_results: Results | None = None,
     title: str | None = None,
 ) -> str:
-    """The report for a results document (DESIGN §7) as one HTML page.
+    """The report for a results document as one HTML page.
 
     ``comparison`` is a comparison document (base vs these results): the tables gain base,
     delta, interval and p columns and the flipped samples are listed. ``base_results``, the
@@ -115,10 +117,10 @@ def render_html(
 
 def write_html(
     path: str | os.PathLike[str],
-    results: Mapping[str, Any],
-    comparison: Mapping[str, Any] | None = None,
+    results: Results,
+    comparison: Comparison | None = None,
     *,
-    base_results: Mapping[str, Any] | None = None,
+    base_results: Results | None = None,
     title: str | None = None,
 ) -> Path:
     """Render the report and write it to ``path`` atomically (a reader never sees half a
@@ -137,7 +139,7 @@ def write_html(
 
 
 def share_prompt_texts(
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[Sample],
 ) -> tuple[Sequence[Mapping[str, Any]], list[str]]:
     """Samples whose repeated prompt messages are replaced by ``{"$shared": k}``, and the
     list of those texts (k is the position); the input is not modified.
@@ -150,11 +152,13 @@ def share_prompt_texts(
     if not shared:
         return samples, []
     position = {text: k for k, text in enumerate(shared)}
-    compacted = []
+    # the page's own shape: a message's content may be {"$shared": k}
+    compacted: list[Mapping[str, Any]] = []
     for sample in samples:
+        page_sample: Mapping[str, Any] = sample
         if any(text in position for text in _message_texts(sample.get("input"))):
             messages: list[Any] = sample["input"]
-            sample = {
+            page_sample = {
                 **sample,
                 "input": [
                     {**message, "content": {"$shared": position[message["content"]]}}
@@ -165,7 +169,7 @@ def share_prompt_texts(
                     for message in messages
                 ],
             }
-        compacted.append(sample)
+        compacted.append(page_sample)
     return compacted, shared
 
 
@@ -199,16 +203,16 @@ def _finite(value: Any) -> Any:
 
 
 def _base_payload(
-    results: Mapping[str, Any],
-    comparison: Mapping[str, Any] | None,
-    base_results: Mapping[str, Any] | None,
+    results: Results,
+    comparison: Comparison | None,
+    base_results: Results | None,
 ) -> dict[str, Any] | None:
     """The base run's answers for the samples this report shows, and the base's label."""
     if base_results is None:
         return None
     wanted = {str(sample.get("id")) for sample in results.get("samples") or ()}
     samples = [
-        {key: sample[key] for key in BASE_SAMPLE_FIELDS if key in sample}
+        {key: value for key, value in sample.items() if key in BASE_SAMPLE_FIELDS}
         for sample in base_results.get("samples") or ()
         if str(sample.get("id")) in wanted
     ]

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from pytest_evalindex.report.terminal import shorten
+from pytest_evalindex.results_schema import Results, Sample
 
 MISSED_TYPE = "evalindex.missed"
 EXPLANATION_CHARS = 200
@@ -40,7 +41,7 @@ def _score_text(score: Any) -> str:
     return "" if score is None else f"{float(score):.4f}"
 
 
-def sample_properties(sample: Mapping[str, Any]) -> list[tuple[str, str]]:
+def sample_properties(sample: Sample) -> list[tuple[str, str]]:
     """The testcase properties of one sample; strings only (they cross the xdist wire)."""
     return [
         ("score", _score_text(sample.get("score"))),
@@ -64,7 +65,7 @@ def public_url(url: Any) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def run_properties(results: Mapping[str, Any], *, suffix: str = "") -> list[tuple[str, str]]:
+def run_properties(results: Results, *, suffix: str = "") -> list[tuple[str, str]]:
     """The suite properties of one index's results, each name followed by ``suffix``."""
     index = results.get("index") or {}
     run = results.get("run") or {}
@@ -83,7 +84,7 @@ def run_properties(results: Mapping[str, Any], *, suffix: str = "") -> list[tupl
     return [(f"evalindex_{key}{suffix}", values[key]) for key in RUN_KEYS]
 
 
-def all_run_properties(results: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+def all_run_properties(results: Sequence[Results]) -> list[tuple[str, str]]:
     """Suite properties for every index of a run: plain names for one index, names ending
     in ``.<index name>`` for several."""
     if len(results) == 1:
@@ -104,7 +105,7 @@ def junit_writer(config: pytest.Config) -> Any | None:
     return None
 
 
-def add_run_properties(config: pytest.Config, results: Sequence[Mapping[str, Any]]) -> None:
+def add_run_properties(config: pytest.Config, results: Sequence[Results]) -> None:
     """Hand the run properties to pytest's writer. Called from a ``tryfirst``
     ``pytest_sessionfinish``: the writer writes the file in its own, later one."""
     writer = junit_writer(config)

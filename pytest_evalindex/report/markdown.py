@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_evalindex.report.terminal import ALL_DATASETS, fmt_ci, fmt_score
+from pytest_evalindex.results_schema import Results, RunInfo, table_rows
 from pytest_evalindex.verdicts import Verdicts
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -42,7 +43,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int
     return lines
 
 
-def _outcome_counts(results: Mapping[str, Any]) -> str:
+def _outcome_counts(results: Results) -> str:
     counts = {"passed": 0, "missed": 0, "error": 0}
     for sample in results.get("samples") or ():
         outcome = sample.get("outcome")
@@ -51,7 +52,7 @@ def _outcome_counts(results: Mapping[str, Any]) -> str:
     return f"{counts['passed']} passed, {counts['missed']} missed, {counts['error']} errors"
 
 
-def _partial_line(run: Mapping[str, Any]) -> str | None:
+def _partial_line(run: RunInfo) -> str | None:
     partial = run.get("partial")
     if not partial:
         return None
@@ -65,7 +66,7 @@ def _partial_line(run: Mapping[str, Any]) -> str | None:
     return f"> **Partial run:** {text}; the index covers only what ran."
 
 
-def _fail_under_failure(results: Mapping[str, Any], fail_under: float | None) -> str | None:
+def _fail_under_failure(results: Results, fail_under: float | None) -> str | None:
     if fail_under is None:
         return None
     score = (results.get("index") or {}).get("score")
@@ -75,9 +76,7 @@ def _fail_under_failure(results: Mapping[str, Any], fail_under: float | None) ->
     return f"index {shown} is below --index-fail-under {fail_under:g}"
 
 
-def _verdict_lines(
-    results: Mapping[str, Any], verdicts: Verdicts, fail_under: float | None
-) -> list[str]:
+def _verdict_lines(results: Results, verdicts: Verdicts, fail_under: float | None) -> list[str]:
     lines: list[str] = []
     failures = list(verdicts.failures)
     below = _fail_under_failure(results, fail_under)
@@ -109,13 +108,12 @@ def _verdict_lines(
     return lines
 
 
-def _tables(results: Mapping[str, Any]) -> list[str]:
+def _tables(results: Results) -> list[str]:
     lines: list[str] = []
-    tables = results.get("tables") or {}
     for name, title in TABLES:
-        rows = tables.get(name) or []
+        rows = table_rows(results, name)
         # one subset per dataset says nothing the dataset table does not
-        if not rows or (name == "subset" and len(rows) <= len(tables.get("dataset") or [])):
+        if not rows or (name == "subset" and len(rows) <= len(table_rows(results, "dataset"))):
             continue
         body = [
             [
@@ -134,7 +132,7 @@ def _tables(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _metrics(results: Mapping[str, Any]) -> list[str]:
+def _metrics(results: Results) -> list[str]:
     rows = results.get("metrics") or []
     if not rows:
         return []
@@ -193,12 +191,11 @@ def _comparison(verdicts: Verdicts, max_flips: int) -> list[str]:
             f"- {'FAIL' if v.failed else 'ok'} {md_text(v.message)}"
             for v in verdicts.compare_verdicts
         )
-    flips = comparison.get("flips") or {}
-    for key, title in (
-        ("passed_to_missed", "passed → missed"),
-        ("missed_to_passed", "missed → passed"),
+    flips = comparison.get("flips")
+    for ids, title in (
+        (flips["passed_to_missed"] if flips else [], "passed → missed"),
+        (flips["missed_to_passed"] if flips else [], "missed → passed"),
     ):
-        ids = list(flips.get(key) or ())
         if not ids:
             continue
         shown = ", ".join(md_text(i) for i in ids[:max_flips])
@@ -207,7 +204,7 @@ def _comparison(verdicts: Verdicts, max_flips: int) -> list[str]:
     return lines
 
 
-def _usage(results: Mapping[str, Any]) -> list[str]:
+def _usage(results: Results) -> list[str]:
     usage = results.get("usage") or {}
     rows = [*(usage.get("dataset") or ()), *([usage["total"]] if usage.get("total") else [])]
     if not rows:
@@ -232,13 +229,14 @@ def _usage(results: Mapping[str, Any]) -> list[str]:
               "p95 s"]  # fmt: skip
     lines = ["", "### Usage", "", *_table(header, body)]
     cost = usage.get("cost")
-    if isinstance(cost, Mapping) and isinstance(cost.get("total"), (int, float)):
-        lines += ["", f"Cost: ${float(cost['total']):.4f}"]
+    total = cost.get("total") if isinstance(cost, Mapping) else None
+    if isinstance(total, (int, float)):
+        lines += ["", f"Cost: ${float(total):.4f}"]
     return lines
 
 
 def format_markdown(
-    results: Mapping[str, Any],
+    results: Results,
     verdicts: Verdicts | None = None,
     *,
     fail_under: float | None = None,
@@ -271,7 +269,7 @@ def format_markdown(
 
 
 def run_markdown(
-    indexes: Sequence[tuple[Mapping[str, Any], Verdicts | None]],
+    indexes: Sequence[tuple[Results, Verdicts | None]],
     *,
     fail_under: float | None = None,
 ) -> str:
@@ -308,7 +306,7 @@ def append_step_summary(text: str, environ: Mapping[str, str] = os.environ) -> P
 
 def publish_markdown(
     path: str | os.PathLike[str] | None,
-    indexes: Sequence[tuple[Mapping[str, Any], Verdicts | None]],
+    indexes: Sequence[tuple[Results, Verdicts | None]],
     *,
     fail_under: float | None = None,
 ) -> None:

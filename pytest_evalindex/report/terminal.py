@@ -5,6 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pytest_evalindex.results_schema import (
+    IndexSummary,
+    MetricRow,
+    Results,
+    Sample,
+    TableRow,
+    UsageRow,
+    table_rows,
+)
+from pytest_evalindex.table_format import format_table
+
 TABLE_ORDER = ("dataset", "task_type", "tag", "category")
 COLUMNS = ("micro", "macro", "weighted", "count", "errors", "ci95")
 
@@ -17,7 +28,7 @@ def fmt_ci(ci: Sequence[float] | None) -> str:
     return "-" if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
-def render_table(title: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+def render_table(title: str, rows: Iterable[TableRow]) -> list[str]:
     """Aligned columns: name, micro, macro, weighted, count, errors, 95% interval."""
     header = [title, "micro", "macro", "weighted", "count", "errors", "95% CI"]
     body = [
@@ -32,10 +43,10 @@ def render_table(title: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         ]
         for row in rows
     ]
-    return _align(header, body)
+    return format_table(header, body)
 
 
-def format_index_line(index: Mapping[str, Any]) -> str:
+def format_index_line(index: IndexSummary) -> str:
     return (
         f"index {index['name']}: {fmt_score(index.get('score'))} "
         f"95% CI {fmt_ci(index.get('ci95'))}  "
@@ -43,18 +54,17 @@ def format_index_line(index: Mapping[str, Any]) -> str:
     )
 
 
-def format_summary(results: Mapping[str, Any]) -> list[str]:
+def format_summary(results: Results) -> list[str]:
     """The index line first (and, for a run of part of the test set, how much of it ran),
     then one table per grouping."""
     lines = [format_index_line(results["index"])]
-    partial = (results.get("run") or {}).get("partial")
-    if isinstance(partial, Mapping):
-        from pytest_evalindex.partial import header_line
+    from pytest_evalindex.partial import header_line, partial_of
 
+    partial = partial_of(results)
+    if partial is not None:
         lines.append(header_line(partial))
-    tables = results.get("tables", {})
     for name in TABLE_ORDER:
-        rows = tables.get(name) or []
+        rows = table_rows(results, name)
         if rows:
             lines.append("")
             lines.extend(render_table(name, rows))
@@ -73,7 +83,7 @@ def format_summary(results: Mapping[str, Any]) -> list[str]:
 ALL_DATASETS = "(all)"
 
 
-def render_metrics(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+def render_metrics(rows: Iterable[MetricRow]) -> list[str]:
     """Secondary metrics (IFEval loose and instruction-level, SimpleQA not attempted, ...):
     one line a (dataset, metric), the whole index's rows last."""
     header = ["metrics", "metric", "mean", "count"]
@@ -86,10 +96,10 @@ def render_metrics(rows: Iterable[Mapping[str, Any]]) -> list[str]:
         ]
         for row in rows
     ]
-    return _align(header, body, left=2)
+    return format_table(header, body, left=2)
 
 
-def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+def render_usage(rows: Iterable[UsageRow]) -> list[str]:
     """Requests made, cache hits, tokens and latency percentiles."""
     header = ["usage", "requests", "cached", "prompt tok", "completion tok", "p50 s", "p95 s"]
 
@@ -108,22 +118,7 @@ def render_usage(rows: Iterable[Mapping[str, Any]]) -> list[str]:
         ]
         for row in rows
     ]
-    return _align(header, body)
-
-
-def _align(header: list[str], body: list[list[str]], *, left: int = 1) -> list[str]:
-    """Columns padded to their widest cell: the first ``left`` to the left, numbers right."""
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def join(cells: list[str]) -> str:
-        padded = [
-            cell.ljust(widths[i]) if i < left else cell.rjust(widths[i])
-            for i, cell in enumerate(cells)
-        ]
-        return "  ".join(padded).rstrip()
-
-    rule = "-" * len(join(header))
-    return [join(header), rule, *(join(line) for line in body)]
+    return format_table(header, body)
 
 
 def shorten(text: str, limit: int = 300) -> str:
@@ -133,7 +128,7 @@ def shorten(text: str, limit: int = 300) -> str:
 
 
 def format_missed(
-    samples: Sequence[Mapping[str, Any]], prompts: Mapping[str, Any], *, limit: int | None = 10
+    samples: Sequence[Sample], prompts: Mapping[str, Any], *, limit: int | None = 10
 ) -> list[str]:
     """Each not-passed sample: prompt (shortened), response, target, reason."""
     lines: list[str] = []

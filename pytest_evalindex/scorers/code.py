@@ -48,6 +48,7 @@ from typing import Any
 
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.records import Record
+from pytest_evalindex.results_schema import SandboxInfo
 from pytest_evalindex.sandbox import SandboxResult, bubblewrap_problem, run_python
 from pytest_evalindex.scorers import Score, ScorerError, clip
 
@@ -109,7 +110,7 @@ def code(
     )
 
 
-def sandbox_for_run(mode: str, scorers: Iterable[Any]) -> dict[str, Any] | None:
+def sandbox_for_run(mode: str, scorers: Iterable[Any]) -> SandboxInfo | None:
     """The code sandbox a run will use, for its results (``run.sandbox``) and its summary.
 
     None when no scorer of the run is ``code``. Else ``{"mode", "isolation", "note"}``:
