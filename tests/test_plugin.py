@@ -196,9 +196,9 @@ def test_strict_turns_missed_into_failures_with_details(
 
 
 def test_missed_details_in_summary_without_strict(
-    project: pytest.Pytester, server: FakeOpenAI
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
 ) -> None:
-    result = project.runpytest(*base_args(server))
+    result = project.runpytest(*base_args(server), *run_mode)
     result.stdout.fnmatch_lines(
         [
             "*evalindex: not passed in demo_index*",
@@ -213,9 +213,9 @@ def test_missed_details_in_summary_without_strict(
 
 @pytest.mark.parametrize(("threshold", "status"), [("0.8", 0), ("0.9", 1), ("90%", 1)])
 def test_fail_under(
-    project: pytest.Pytester, server: FakeOpenAI, threshold: str, status: int
+    project: pytest.Pytester, server: FakeOpenAI, threshold: str, status: int, run_mode: list[str]
 ) -> None:
-    result = project.runpytest(*base_args(server), "--index-fail-under", threshold)
+    result = project.runpytest(*base_args(server), "--index-fail-under", threshold, *run_mode)
     assert result.ret == status
     if status:
         result.stdout.fnmatch_lines(
