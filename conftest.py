@@ -11,7 +11,9 @@ import pytest
 
 @pytest.fixture(params=[pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
 def run_mode(request: pytest.FixtureRequest) -> list[str]:
-    """Extra pytest args: every plugin test runs once serially and once with two workers."""
+    """Extra pytest args: a plugin test that takes it runs once serially and once with two
+    workers. Every test using ``pytester`` takes it or is listed, with the reason, in
+    tests/test_run_modes.py, which checks this."""
     return list(request.param)
 
 

@@ -764,6 +764,7 @@ class EvalIndexSession:
                 run=self.run_metadata(loaded, self.partial_of(loaded, session)),
                 seed=self.bootstrap_seed(),
             )
+            self.config.hook.pytest_evalindex_results(config=self.config, results=loaded.results)
             loaded.verdicts = self.verdicts_for(loaded, loaded.results)
         from pytest_evalindex.report.junit import add_run_properties
 
@@ -929,7 +930,11 @@ class EvalIndexSession:
                 for line in format_missed(missed, by_id, limit=limit):
                     write(line)
             terminalreporter.section(f"evalindex: {loaded.name}", sep="=", bold=True)
-            for line in format_summary(loaded.results):
+            summary = format_summary(loaded.results)
+            self.config.hook.pytest_evalindex_summary(
+                config=self.config, results=loaded.results, lines=summary
+            )
+            for line in summary:
                 write(line)
             verdicts = loaded.verdicts or Verdicts()
             for title, lines in verdicts.sections:

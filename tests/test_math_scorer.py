@@ -273,15 +273,11 @@ def test_math_scorer_works_outside_the_main_thread() -> None:
     assert results["values"] == (1.0, 1.0)
 
 
-def test_math_scorer_reports_a_timed_out_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    class GaveUp:
-        def call(self, args: tuple[Any, ...], timeout_s: float) -> None:
-            return None
-
-    monkeypatch.setattr(math_scorer, "_pool", lambda: GaveUp())
-    result = math_answer("\\boxed{2+3x}", make_record("3x+2"), timeout_s=0.5)
+def test_math_scorer_reports_a_timed_out_check() -> None:
+    # a real worker cannot answer within a microsecond: the check gives up
+    result = math_answer("\\boxed{2+3x}", make_record("3x+2"), timeout_s=1e-6)
     assert result.value == 0.0
-    assert "gave up after 0.5s" in result.explanation
+    assert result.explanation.endswith("symbolic check gave up after 1e-06s")
 
 
 # --------------------------------------------------------------------------- worker pool

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -798,7 +800,7 @@ def test_check_leaves_on_a_dict_spec(tmp_path: Path) -> None:
     assert (info.value.line, info.value.field) == (None, "datasets[1].source")
 
 
-class FakeBenchmark:
+class FakeBenchmark(benchmarks.BaseAdapter):
     """A built-in benchmark stand-in: a default source, maybe no default scorer."""
 
     def __init__(
@@ -820,14 +822,36 @@ class FakeBenchmark:
             raise self.problem
 
 
+class InstalledBenchmarks(dict[str, Any]):
+    """Adapters of a distribution installed for the test: setting one declares its entry point."""
+
+    def __init__(self, site: Path, module: types.ModuleType) -> None:
+        super().__init__()
+        self.module = module
+        info = site / "fake_benchmarks-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: fake-benchmarks\nVersion: 1.0\n"
+        )
+        self.entry_points = info / "entry_points.txt"
+
+    def __setitem__(self, name: str, adapter: Any) -> None:
+        super().__setitem__(name, adapter)
+        setattr(self.module, name, adapter)
+        lines = [f"{n} = {self.module.__name__}:{n}\n" for n in self]
+        self.entry_points.write_text("[pytest_evalindex.adapters]\n" + "".join(lines))
+
+
 @pytest.fixture
-def fake_benchmarks(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Extra adapters visible through benchmarks.get_adapter / known_adapters."""
-    extra: dict[str, Any] = {}
-    real_get, real_known = benchmarks.get_adapter, benchmarks.known_adapters
-    monkeypatch.setattr(benchmarks, "get_adapter", lambda name: extra.get(name) or real_get(name))
-    monkeypatch.setattr(benchmarks, "known_adapters", lambda: sorted({*real_known(), *extra}))
-    return extra
+def fake_benchmarks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> InstalledBenchmarks:
+    """Extra adapters, found through the ``pytest_evalindex.adapters`` entry points."""
+    module = types.ModuleType("evalindex_fake_benchmarks")
+    # the entry points name objects the test changes, so the module lives in memory only
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    site = tmp_path / "fake_site"
+    installed = InstalledBenchmarks(site, module)
+    monkeypatch.syspath_prepend(str(site))
+    return installed
 
 
 FAKE_SPEC = """\

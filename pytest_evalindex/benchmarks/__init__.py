@@ -23,7 +23,8 @@ Added to the contract:
         Where the benchmark's rows are when the spec gives no ``source`` (e.g. a pkg://
         URI); None: the spec must say. Read by ``spec.flatten``; ``BaseAdapter`` has None.
     known_adapters() -> list[str]
-        Names of the modules in this package that define ``ADAPTER``.
+        Names of the modules in this package that define ``ADAPTER``, and of the adapters
+        installed distributions offer through the ``pytest_evalindex.adapters`` entry points.
     make_record(leaf, record_id, *, user, ...) -> Record
         Builds a record with everything a leaf decides (id prefix, weight, tags, scorer...).
 
@@ -31,7 +32,9 @@ Added to the contract:
 so an id built from it does not move when ``args.subset_list`` changes.
 
 A new built-in benchmark is one module here that subclasses ``BaseAdapter`` and sets
-``ADAPTER = MyBenchmark()``; nothing else has to be registered.
+``ADAPTER = MyBenchmark()``; nothing else has to be registered. A benchmark of another
+distribution is an entry point in the group ``pytest_evalindex.adapters`` that names such an
+object (see ``pytest_evalindex.entry_points``); a built-in name wins over it.
 """
 
 from __future__ import annotations
@@ -95,11 +98,34 @@ class BaseAdapter:
 
 
 def get_adapter(name: str) -> Adapter | None:
-    """The ``ADAPTER`` of module ``pytest_evalindex.benchmarks.<name>``, or None if none.
+    """The adapter called ``name``, or None if there is none.
 
-    Only the missing module itself gives None: an import error raised while running an
-    existing module is a bug in that module and propagates.
+    A built-in one is the ``ADAPTER`` of module ``pytest_evalindex.benchmarks.<name>``;
+    only for another name are the installed ``pytest_evalindex.adapters`` entry points
+    looked at (see ``pytest_evalindex.entry_points``). Only the missing module itself gives
+    None: an import error raised while running an existing module is a bug in that module
+    and propagates; a broken entry point is an EvalIndexError naming its distribution.
     """
+    if name in _builtin_names():
+        return _builtin_adapter(name)
+    from pytest_evalindex import entry_points
+
+    adapter: Adapter | None = entry_points.load(
+        entry_points.ADAPTERS,
+        name,
+        builtins=_builtin_names(),
+        accept=lambda value: isinstance(value, Adapter),
+        expected="an adapter (an object with name, default_scorer, check, for_leaf, "
+        "record_id, subset and to_record, like a BaseAdapter)",
+    )
+    return adapter
+
+
+def _builtin_names() -> set[str]:
+    return {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+
+
+def _builtin_adapter(name: str) -> Adapter | None:
     if not name.isidentifier() or name.startswith("_"):
         return None
     module_name = f"{__name__}.{name}"
@@ -116,14 +142,11 @@ def get_adapter(name: str) -> Adapter | None:
 
 
 def known_adapters() -> list[str]:
-    """Sorted names of the modules in this package that define ``ADAPTER``."""
-    names = []
-    for module_info in pkgutil.iter_modules(__path__):
-        if module_info.name.startswith("_"):
-            continue
-        if get_adapter(module_info.name) is not None:
-            names.append(module_info.name)
-    return sorted(names)
+    """Sorted names of the built-in adapters and of those installed distributions offer."""
+    from pytest_evalindex import entry_points
+
+    names = [name for name in _builtin_names() if _builtin_adapter(name) is not None]
+    return sorted(names + entry_points.installed_names(entry_points.ADAPTERS, _builtin_names()))
 
 
 def make_record(

@@ -3,7 +3,9 @@
 A scorer is a plain function ``scorer(response: str, record: Record, **args) -> Score``; the
 ``args`` come from the record's ``ScorerRef.args``. Built-in scorers live one per module in
 this package and are imported only when first resolved, so a heavy scorer costs nothing to
-runs that do not use it. Adding one is one line in ``BUILTIN_SCORERS``.
+runs that do not use it. Adding one is one line in ``BUILTIN_SCORERS``. Another distribution
+offers a scorer through an entry point in the group ``pytest_evalindex.scorers`` (see
+``pytest_evalindex.entry_points``); a built-in name wins over it.
 
 A custom scorer is named ``package.module:function``. It may return a ``Score``, a number or
 bool, a ``(value, explanation)`` tuple or a dict with ``score``/``value`` and
@@ -115,11 +117,12 @@ def resolve_scorer(
         function = _import_reference(name, file=file, field=f"{field}.name")
     else:
         location = BUILTIN_SCORERS.get(name)
-        if location is None:
-            raise EvalIndexError(_unknown_name_message(name), file=file, field=f"{field}.name")
-        module_name, function_name = location.split(":")
-        module = importlib.import_module(f"{__name__}.{module_name}")
-        function = getattr(module, function_name)
+        if location is not None:
+            module_name, function_name = location.split(":")
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            function = getattr(module, function_name)
+        else:
+            function = _installed_scorer(name, file=file, field=f"{field}.name")
     from_context = _context_arguments(name, function, ref.args, context, file=file, field=field)
     args = {**from_context, **ref.args}
     _check_arguments(name, function, args, file=file, field=f"{field}.args")
@@ -159,16 +162,38 @@ def _context_arguments(
     return bound
 
 
+def _installed_scorer(name: str, *, file: str | Path | None, field: str) -> Callable[..., Any]:
+    """A scorer of the ``pytest_evalindex.scorers`` entry points (built-in names win)."""
+    from pytest_evalindex import entry_points
+
+    try:
+        function: Callable[..., Any] | None = entry_points.load(
+            entry_points.SCORERS,
+            name,
+            builtins=BUILTIN_SCORERS,
+            accept=callable,
+            expected="a function",
+        )
+    except EvalIndexError as exc:
+        raise EvalIndexError(exc.message, file=file, field=field) from exc
+    if function is None:
+        raise EvalIndexError(_unknown_name_message(name), file=file, field=field)
+    return function
+
+
 def _unknown_name_message(name: str) -> str:
+    from pytest_evalindex import entry_points
+
     known = known_scorers()
+    installed = entry_points.installed_names(entry_points.SCORERS, BUILTIN_SCORERS)
     message = f"unknown scorer {name!r}"
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, known + installed, n=3, cutoff=0.6)
     if close:
         message += f" (did you mean {' or '.join(repr(c) for c in close)}?)"
-    return (
-        f"{message}; built-in scorers are {', '.join(known)}, "
-        "or name your own function as 'package.module:function'"
-    )
+    message += f"; built-in scorers are {', '.join(known)}"
+    if installed:
+        message += f"; installed distributions offer {', '.join(installed)}"
+    return message + ", or name your own function as 'package.module:function'"
 
 
 def _import_reference(reference: str, *, file: str | Path | None, field: str) -> Callable[..., Any]:
