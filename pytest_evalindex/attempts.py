@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from pytest_evalindex.evaluation import blank_sample
 
 if TYPE_CHECKING:
+    from pytest_evalindex.loading import LoadedIndex
     from pytest_evalindex.records import Record
-    from pytest_evalindex.session import LoadedIndex
 
 Ask = Callable[["Record", int], Any]
 
