@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from pytest_evalindex.evaluation import blank_sample
 
 if TYPE_CHECKING:
+    from pytest_evalindex.loading import LoadedIndex
     from pytest_evalindex.records import Record
     from pytest_evalindex.results_schema import Sample
-    from pytest_evalindex.session import LoadedIndex
 
 Ask = Callable[["Record", int], Any]
 

@@ -45,7 +45,7 @@ def blank_sample(record: Record, position: int) -> Sample:
     }
 
 
-# the score of an answer computed beside the requests (runner.ScoreAhead.take), or None
+# the score of an answer computed beside the requests (lookahead.ScoreAhead.take), or None
 Prescored = Callable[[Record, int, str], Any]
 
 

@@ -6,7 +6,7 @@ built with ``callobj`` so the ``model`` fixture (or a user's override) resolves 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,13 +15,18 @@ from pytest_evalindex.client import ModelError
 from pytest_evalindex.evaluation import SampleError
 
 if TYPE_CHECKING:
+    from pytest_evalindex.loading import LoadedIndex
     from pytest_evalindex.records import Record
     from pytest_evalindex.results_schema import Sample
-    from pytest_evalindex.session import LoadedIndex
 
 
 class MissedAnswer(Exception):
     """Raised under ``--index-strict`` so a wrong answer fails its item."""
+
+
+# What runs an item: ``evaluate(item, model, record)``, put in the stash by the plugin when the
+# run's session is set up (the session imports this module, so this one must not import it).
+EVALUATOR_KEY = pytest.StashKey[Callable[["IndexItem", Any, "Record"], None]]()
 
 
 def evaluate_record(model: Any, request: pytest.FixtureRequest) -> None:
@@ -31,10 +36,8 @@ def evaluate_record(model: Any, request: pytest.FixtureRequest) -> None:
     item a setup and a teardown (a second or two on a 20,000-record index). The record is
     the item's own; the ``index_record`` fixture remains for users' fixtures."""
     __tracebackhide__ = True
-    from pytest_evalindex.session import session_of
-
     item = request.node
-    session_of(request.config).evaluate(item, model, item.record)
+    request.config.stash[EVALUATOR_KEY](item, model, item.record)
 
 
 class IndexFile(pytest.File):

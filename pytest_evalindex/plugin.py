@@ -66,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not options.index_paths:
         return
     from pytest_evalindex.errors import EvalIndexError
+    from pytest_evalindex.items import EVALUATOR_KEY
     from pytest_evalindex.preflight import check_run
     from pytest_evalindex.session import SESSION_KEY, EvalIndexSession
 
@@ -80,15 +81,16 @@ def pytest_configure(config: pytest.Config) -> None:
     except EvalIndexError as exc:
         raise pytest.UsageError(f"evalindex: {exc}") from None
     config.stash[SESSION_KEY] = session
+    config.stash[EVALUATOR_KEY] = session.evaluate
     config.pluginmanager.register(session, "evalindex-session")
     if not session.is_worker and config.getoption("xmlpath", None):
         from pytest_evalindex.report.junit import MissedInJUnit
 
         config.pluginmanager.register(MissedInJUnit(config), "evalindex-junit")
     if config.pluginmanager.hasplugin("xdist") and not session.is_worker:
-        from pytest_evalindex.runner import ShardSchedulerPlugin
+        from pytest_evalindex.xdist_scheduling import WorkUnitSchedulerPlugin
 
-        scheduler = ShardSchedulerPlugin(
+        scheduler = WorkUnitSchedulerPlugin(
             session.is_index_nodeid, options.concurrency, session.shared_with_workers
         )
         config.pluginmanager.register(scheduler, "evalindex-xdist-scheduler")

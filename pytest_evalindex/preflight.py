@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from pytest_evalindex.errors import EvalIndexError
 
 if TYPE_CHECKING:
+    from pytest_evalindex.loading import LoadedIndex
     from pytest_evalindex.records import Record
     from pytest_evalindex.results_schema import Results
-    from pytest_evalindex.session import EvalIndexSession, LoadedIndex
+    from pytest_evalindex.session import EvalIndexSession
 
 # The files a run writes at its end: (option, RunOptions attribute holding the path).
 # A new output option is one line here; its path is then checked before the first request.

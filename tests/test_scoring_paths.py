@@ -18,14 +18,19 @@ from typing import Any
 import pytest
 from helpers import assert_outcomes
 
-from pytest_evalindex import runner
 from pytest_evalindex.client import ModelAnswer
 from pytest_evalindex.evaluation import blank_sample, evaluate
+from pytest_evalindex.lookahead import ScoreAhead, WorkerQueue, lookahead_depth, work_unit_size
 from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.runner import ScoreAhead, WorkerQueue, lookahead_depth, shard_size
-from pytest_evalindex.scorers import Score, ScorerError, math_scorer, resolve_scorer
-from pytest_evalindex.session import results_text
+from pytest_evalindex.scorers import (
+    Score,
+    ScorerError,
+    ScorerTraits,
+    math_scorer,
+    resolve_scorer,
+)
 from pytest_evalindex.testing import FakeOpenAI
+from pytest_evalindex.writing import results_text
 
 pytest_plugins = ["pytester"]
 
@@ -313,13 +318,86 @@ def test_math_is_scored_beside_the_requests_with_the_same_results(
         ahead = math_run(math_project, server, "ahead.json")
         threads_ahead = list(scoring_threads)
         scoring_threads.clear()
-        monkeypatch.setattr(runner, "SCORE_AHEAD_SCORERS", frozenset())
+        # the same scorer, declared as one that works in the interpreter
+        monkeypatch.setattr(math_scorer.math_answer, "evalindex_traits", ScorerTraits())
         in_call = math_run(math_project, server, "in_call.json")
     assert outcomes(ahead) == outcomes(in_call)
     assert {e for *_, e in outcomes(ahead) if "math-verify" in e}  # the check did run
     assert len(threads_ahead) == 24
     assert all(name.startswith("evalindex-score") for name in threads_ahead)
     assert set(scoring_threads) == {"MainThread"}
+
+
+TRAITS_SPEC = """
+name: traits_index
+count: 12
+datasets:
+  - name: ahead
+    weight: 1
+    adapter: general_qa
+    source: sums.jsonl
+    fields: {input: q, target: a}
+    scorer: {name: "traitscorers:ahead"}
+  - name: plain
+    weight: 1
+    adapter: general_qa
+    source: sums.jsonl
+    fields: {input: q, target: a}
+    scorer: {name: "traitscorers:plain"}
+"""
+
+TRAIT_SCORERS = """
+import threading
+from pathlib import Path
+
+from pytest_evalindex.scorers import Score, ScorerTraits
+
+
+def where(response, record):
+    return Score(1.0, threading.current_thread().name)
+
+
+def ahead(response, record):
+    return where(response, record)
+
+
+def plain(response, record):
+    return where(response, record)
+
+
+def started():
+    Path(__file__).with_name(f"warmed-{threading.get_native_id()}").write_text("")
+
+
+ahead.evalindex_traits = ScorerTraits(scores_outside_interpreter=True, warm_up=started)
+"""
+
+
+@pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_custom_scorer_declares_whether_it_is_scored_ahead(
+    pytester: pytest.Pytester, mode: list[str]
+) -> None:
+    pytester.makefile(".yaml", spec=TRAITS_SPEC)
+    rows = [json.dumps({"q": f"What is {n}?", "a": str(n)}) for n in range(12)]
+    (pytester.path / "sums.jsonl").write_text("\n".join(rows) + "\n")
+    (pytester.path / "traitscorers.py").write_text(TRAIT_SCORERS)
+    pytester.makeconftest("")  # puts this directory on sys.path, for the scorers
+    with FakeOpenAI(responder=lambda messages, body: "1") as server:
+        result = pytester.runpytest_subprocess(
+            "--index", "spec.yaml", "--index-base-url", server.base_url, "--index-model", "m",
+            "--index-no-cache", "--index-json", "out.json", *mode,
+        )  # fmt: skip
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    samples = json.loads((pytester.path / "out.json").read_text())["samples"]
+    explanations: dict[str, set[str]] = {"ahead": set(), "plain": set()}
+    for s in samples:
+        explanations[s["dataset"]].add(s["explanation"])
+    assert explanations["plain"] == {"MainThread"}
+    assert explanations["ahead"] and all(
+        e.startswith("evalindex-score") for e in explanations["ahead"]
+    )
+    # the warm-up ran once in each process that runs items
+    assert len(list(pytester.path.glob("warmed-*"))) == (2 if mode else 1)
 
 
 def test_behind_a_users_model_wrapper_answers_are_scored_in_the_call(
@@ -460,7 +538,7 @@ def test_look_ahead_is_twice_the_requests_a_process_keeps_in_flight() -> None:
     assert lookahead_depth(8, 1) == 16
     assert lookahead_depth(1, 4) == 2
     # a shard holds at least one look-ahead
-    assert shard_size(100, 2, 64) == 64
+    assert work_unit_size(100, 2, 64) == 64
 
 
 # --------------------------------------------------------------------------- results file

@@ -68,6 +68,23 @@ class Score:
         }
 
 
+@dataclass(frozen=True)
+class ScorerTraits:
+    """What the run needs to know about a scorer, declared by the scorer itself: as
+    ``function.evalindex_traits = ScorerTraits(...)``, for built-in and custom scorers alike.
+
+    ``scores_outside_interpreter``: its heavy part waits on something outside this Python
+    process (a sandbox, a judge endpoint, a helper process), so answers are scored ahead, in
+    background threads, the moment they arrive. ``warm_up``: called once per process before
+    the first answer, to start such helpers early."""
+
+    scores_outside_interpreter: bool = False
+    warm_up: Callable[[], None] | None = None
+
+
+PLAIN_SCORER = ScorerTraits()
+
+
 class ScorerError(Exception):
     """A sample that cannot be scored; it is reported as an error, not as bad input."""
 
@@ -84,6 +101,11 @@ class BoundScorer:
         self.name = name
         self.function = function
         self.args = dict(args)
+
+    @property
+    def traits(self) -> ScorerTraits:
+        traits = getattr(self.function, "evalindex_traits", PLAIN_SCORER)
+        return traits if isinstance(traits, ScorerTraits) else PLAIN_SCORER
 
     def __call__(self, response: str, record: Record) -> Score:
         return run_scorer(self._call_function, response, record, name=self.name)

@@ -50,7 +50,7 @@ from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.records import Record
 from pytest_evalindex.results_schema import SandboxInfo
 from pytest_evalindex.sandbox import SandboxResult, bubblewrap_problem, run_python
-from pytest_evalindex.scorers import Score, ScorerError, clip
+from pytest_evalindex.scorers import Score, ScorerError, ScorerTraits, clip
 
 HUMANEVAL_TIMEOUT_S = 10.0
 CASE_TIMEOUT_S = 6.0  # per test case, as LiveCodeBench's own harness
@@ -680,3 +680,7 @@ def _case_runner() -> None:  # pragma: no cover - runs inside the sandbox
     except BaseException as exc:  # a failure of this harness, not of a test
         detail = f"the test harness failed: {type(exc).__name__}: {exc}"
         report({"status": "error", "detail": detail})
+
+
+# the tests run in the sandbox, another process: score ahead
+code.evalindex_traits = ScorerTraits(scores_outside_interpreter=True)  # type: ignore[attr-defined]

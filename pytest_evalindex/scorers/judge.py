@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_evalindex.records import Record
-from pytest_evalindex.scorers import Score, ScorerError, clip
+from pytest_evalindex.scorers import Score, ScorerError, ScorerTraits, clip
 
 JudgeModel = Callable[[list[dict[str, str]]], str]
 
@@ -233,3 +233,7 @@ def judge(
         extracted=verdict,
         metrics=metrics,
     )
+
+
+# the verdict comes from the judge's endpoint: score ahead
+judge.evalindex_traits = ScorerTraits(scores_outside_interpreter=True)  # type: ignore[attr-defined]

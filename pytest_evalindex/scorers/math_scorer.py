@@ -88,7 +88,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_evalindex.records import Record
-from pytest_evalindex.scorers import Score, ScorerError, clip, target_list
+from pytest_evalindex.scorers import Score, ScorerError, ScorerTraits, clip, target_list
 
 INSTALL_HINT = "pip install 'pytest-evalindex[math]'"
 DEFAULT_TIMEOUT_S = 5.0
@@ -895,3 +895,9 @@ def math_answer(
         f"extracted {clip(predicted, 40)!r} ({rule}); target {shown}: {match.how}",
         extracted=predicted,
     )
+
+
+# math-verify runs in helper processes: score ahead, and start one before the first answer
+math_answer.evalindex_traits = ScorerTraits(  # type: ignore[attr-defined]
+    scores_outside_interpreter=True, warm_up=warm_up
+)

@@ -1,11 +1,13 @@
 """Requests in flight ahead of the items: the look-ahead that makes concurrency independent
 of the number of pytest processes.
 
-Each process knows which items it will run (serially: all of them; under xdist: whole
-shards, handed out by ``ShardScheduling`` so one worker owns every item of a shard). While
-item *i* runs, the requests of the next items of the same shard are already in flight, up to
-the process's share of ``--index-concurrency``. Every answer goes to the response cache the
-moment it arrives, so a record's request is never sent twice, not even across a crash.
+Each process knows which items it will run (serially: all of them; under xdist: whole work
+units, handed out by the scheduler of ``pytest_evalindex.xdist_scheduling`` so one worker owns
+every item of a unit). While item *i* runs, the requests of the next items of the same unit
+are already in flight, up to the process's share of ``--index-concurrency``. Every answer goes
+to the response cache the moment it arrives, so a record's request is never sent twice, not
+even across a crash. Answers whose scorer works outside this interpreter are scored ahead,
+in background threads, as they arrive.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 from pytest_evalindex.cache import ResponseCache, cache_key
 from pytest_evalindex.client import ChatClient, ModelAnswer
+from pytest_evalindex.items import IndexItem
 from pytest_evalindex.records import Record
 from pytest_evalindex.threads import DaemonPool
 
@@ -37,19 +40,11 @@ def lookahead_depth(concurrency: int, workers: int) -> int:
     return 2 * per_process_concurrency(concurrency, workers)
 
 
-def shard_size(n_items: int, workers: int, concurrency: int) -> int:
-    """Items per shard: deep enough to keep a worker's share of requests in flight, small
-    enough to leave about four shards a worker so the load stays balanced."""
+def work_unit_size(n_items: int, workers: int, concurrency: int) -> int:
+    """Items per work unit: deep enough to keep a worker's share of requests in flight,
+    small enough to leave about four units a worker so the load stays balanced."""
     depth = lookahead_depth(concurrency, workers)
     return max(1, depth, math.ceil(n_items / (4 * max(1, workers))))
-
-
-# Built-in scorers whose heavy part runs outside this interpreter: math-verify in helper
-# processes, code in the sandbox, the judge on its endpoint. Started the moment an answer
-# arrives, in threads, they overlap with the requests, with each other and with the main
-# thread, and use the cores that xdist processes alone would leave idle. Other scorers run
-# in the item's own call: they are cheap, or pure Python that threads would not speed up.
-SCORE_AHEAD_SCORERS = frozenset({"math", "code", "judge"})
 
 
 def score_ahead_threads(workers: int) -> int:
@@ -245,53 +240,13 @@ class JudgeModel:
             self._cache.close()
 
 
-def make_shard_scheduler(
-    config: Any, log: Any, *, is_index_nodeid: Callable[[str], bool], concurrency: int
-) -> Any:
-    """An xdist scheduler that hands out whole shards of index items (other tests keep
-    xdist's per-module scopes), so each worker can look ahead inside its shards."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ShardScheduling(LoadScopeScheduling):
-        shard_of: dict[str, str]
-
-        def _reschedule(self, node: Any) -> None:
-            # xdist sends the next shard when two items are left; a worker that reads its
-            # queue (WorkerQueue) can look ahead into the next shard if it comes while a
-            # look-ahead's worth of items is still pending, so the pool never drains
-            super()._reschedule(node)
-            low_water = lookahead_depth(concurrency, len(self.nodes))
-            if (
-                not node.shutting_down
-                and self.workqueue
-                and self._pending_of(self.assigned_work[node]) <= low_water
-            ):
-                self._assign_work_unit(node)
-
-        def schedule(self) -> None:
-            if self.collection is None and self.collection_is_completed:
-                collection = list(next(iter(self.registered_collections.values())))
-                self.shard_of = plan_shards(
-                    [n for n in collection if is_index_nodeid(n)],
-                    workers=len(self.nodes),
-                    concurrency=concurrency,
-                )
-            super().schedule()
-
-        def _split_scope(self, nodeid: str) -> str:
-            shard = getattr(self, "shard_of", {}).get(nodeid)
-            return shard if shard is not None else super()._split_scope(nodeid)
-
-    return ShardScheduling(config, log)
-
-
 class WorkerQueue:
     """The items an xdist worker runs after the current one, read from xdist's queue.
 
     xdist keeps a worker's pending items in ``WorkerInteractor.torun`` (a deque behind a
     lock) and the next one in ``nextitem_index``. That is not public API, so ``find``
     returns None when the attributes are not there (another xdist version), and the
-    look-ahead falls back to the shard plan. Not used with ``--dist worksteal``, where
+    look-ahead falls back to the work-unit plan. Not used with ``--dist worksteal``, where
     another worker may take queued items away.
     """
 
@@ -327,37 +282,70 @@ class WorkerQueue:
         ]
 
 
-def plan_shards(nodeids: list[str], *, workers: int, concurrency: int) -> dict[str, str]:
-    """Node id → shard name, consecutive runs of ``shard_size`` items in collection order.
-    Workers compute the same plan from the same collection."""
-    size = shard_size(len(nodeids), workers, concurrency)
-    return {nodeid: f"evalindex-shard-{i // size}" for i, nodeid in enumerate(nodeids)}
+def plan_work_units(nodeids: list[str], *, workers: int, concurrency: int) -> dict[str, str]:
+    """Node id → work unit name, consecutive runs of ``work_unit_size`` items in collection
+    order. Workers compute the same plan from the same collection."""
+    size = work_unit_size(len(nodeids), workers, concurrency)
+    return {nodeid: f"evalindex-unit-{i // size}" for i, nodeid in enumerate(nodeids)}
 
 
-class ShardSchedulerPlugin:
-    """Registered on the xdist controller only (the hooks exist only with xdist)."""
+class LookAheadPlan:
+    """Which items this process runs after each one, and how far requests were handed over.
 
-    def __init__(
-        self,
-        is_index_nodeid: Callable[[str], bool],
-        concurrency: int,
-        shared: Callable[[], dict[str, Any]],
-    ) -> None:
-        self.is_index_nodeid = is_index_nodeid
-        self.concurrency = concurrency
-        self.shared = shared
+    ``dist`` is how xdist hands out items ("no" on a serial run): under ``load`` the
+    scheduler gives whole work units, under ``loadscope``/``loadfile`` a dataset or a file
+    goes to one worker; under other modes nothing says which worker runs what, so an item
+    looks ahead only at itself."""
 
-    def pytest_configure_node(self, node: Any) -> None:
-        # workers run with dist "no": tell them how the controller hands out items, and
-        # whatever else the whole run shares (the embedded model's address)
-        node.workerinput["evalindex_dist"] = node.config.getvalue("dist")
-        node.workerinput.update(self.shared())
+    def __init__(self, *, repeats: int, depth: int) -> None:
+        self.repeats = repeats
+        self.depth = depth
+        # node id -> the items this process runs after it, in order
+        self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
+        # id of a run group -> how far into it requests have been handed to the model
+        self.prefetched_until: dict[int, int] = {}
+        # on an xdist worker: what xdist has queued for it, across work units
+        self.worker_queue: WorkerQueue | None = None
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_xdist_make_scheduler(self, config: Any, log: Any) -> Any:
-        # only xdist's default distribution is replaced; an explicit --dist choice stands
-        if config.getvalue("dist") != "load":
-            return None
-        return make_shard_scheduler(
-            config, log, is_index_nodeid=self.is_index_nodeid, concurrency=self.concurrency
-        )
+    def group(self, items: list[IndexItem], dist: str, *, workers: int, concurrency: int) -> None:
+        groups: dict[str, list[IndexItem]] = {}
+        if dist == "no":
+            groups["all"] = items
+        elif dist == "load":
+            plan = plan_work_units(
+                [i.nodeid for i in items], workers=workers, concurrency=concurrency
+            )
+            for item in items:
+                groups.setdefault(plan[item.nodeid], []).append(item)
+        elif dist in ("loadscope", "loadfile"):
+            # xdist keeps a dataset (loadscope) or a whole file (loadfile) on one worker
+            for item in items:
+                parent = item.parent
+                assert parent is not None
+                scope = parent.nodeid if dist == "loadscope" else str(item.path)
+                groups.setdefault(scope, []).append(item)
+        else:
+            # no guarantee which worker runs what: no look-ahead beyond the item itself
+            groups = {item.nodeid: [item] for item in items}
+        for members in groups.values():
+            for position, item in enumerate(members):
+                self.run_groups[item.nodeid] = (members, position)
+
+    def upcoming(self, item: IndexItem) -> list[tuple[Record, int]]:
+        """Requests to hand to the model before ``item`` runs: its own and those of the
+        items this process runs after it, up to the look-ahead depth, less those handed
+        over already (the model also drops duplicates; asking for an answer submits it)."""
+        repeats = range(self.repeats)
+        if self.worker_queue is not None:
+            queued = self.worker_queue.after_current(self.depth)
+            if queued is not None:
+                ahead = [item, *(i for i in queued if isinstance(i, IndexItem))]
+                return [(i.record, repeat) for i in ahead for repeat in repeats]
+        members, position = self.run_groups.get(item.nodeid, ([item], 0))
+        # items before the mark were handed over already, this one included
+        end = min(len(members), position + self.depth + 1)
+        start = max(position, self.prefetched_until.get(id(members), 0))
+        if start >= end:
+            return []
+        self.prefetched_until[id(members)] = end
+        return [(i.record, repeat) for i in members[start:end] for repeat in repeats]
