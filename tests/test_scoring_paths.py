@@ -373,9 +373,8 @@ ahead.evalindex_traits = ScorerTraits(scores_outside_interpreter=True, warm_up=s
 """
 
 
-@pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_a_custom_scorer_declares_whether_it_is_scored_ahead(
-    pytester: pytest.Pytester, mode: list[str]
+    pytester: pytest.Pytester, run_mode: list[str]
 ) -> None:
     pytester.makefile(".yaml", spec=TRAITS_SPEC)
     rows = [json.dumps({"q": f"What is {n}?", "a": str(n)}) for n in range(12)]
@@ -385,7 +384,7 @@ def test_a_custom_scorer_declares_whether_it_is_scored_ahead(
     with FakeOpenAI(responder=lambda messages, body: "1") as server:
         result = pytester.runpytest_subprocess(
             "--index", "spec.yaml", "--index-base-url", server.base_url, "--index-model", "m",
-            "--index-no-cache", "--index-json", "out.json", *mode,
+            "--index-no-cache", "--index-json", "out.json", *run_mode,
         )  # fmt: skip
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     samples = json.loads((pytester.path / "out.json").read_text())["samples"]
@@ -397,7 +396,7 @@ def test_a_custom_scorer_declares_whether_it_is_scored_ahead(
         e.startswith("evalindex-score") for e in explanations["ahead"]
     )
     # the warm-up ran once in each process that runs items
-    assert len(list(pytester.path.glob("warmed-*"))) == (2 if mode else 1)
+    assert len(list(pytester.path.glob("warmed-*"))) == (2 if run_mode else 1)
 
 
 def test_behind_a_users_model_wrapper_answers_are_scored_in_the_call(
