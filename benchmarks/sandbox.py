@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pytest_evalindex.sandbox import bubblewrap_problem, run_python
-from pytest_evalindex.scorers.code import humaneval_program
-from pytest_evalindex.sources import iter_rows
+from pytest_evalindex.data.sources import iter_rows
+from pytest_evalindex.scoring.code import humaneval_program
+from pytest_evalindex.scoring.sandbox import bubblewrap_problem, run_python
 
 _PR_SET_CHILD_SUBREAPER = 36
 

@@ -135,8 +135,8 @@ def index_arguments(base_url: str, *extra: str) -> list[str]:
 def prompts_of(folder: Path) -> list[tuple[Any, str]]:
     """Each sampled record of ``folder/spec.yaml`` with its prompt (the last user message),
     found with the plugin's own sampling so the answers match what the run will ask."""
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
 
     records = sample_index(load_spec(folder / "spec.yaml")).records
     return [(r, next(m.content for m in reversed(r.input) if m.role == "user")) for r in records]
@@ -339,7 +339,7 @@ def run_humaneval(settings: Settings) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "spec.yaml").write_text(HUMANEVAL_SPEC)
-        from pytest_evalindex.sources import iter_rows
+        from pytest_evalindex.data.sources import iter_rows
 
         canonical = {
             row["task_id"]: row["canonical_solution"]

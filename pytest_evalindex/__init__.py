@@ -17,17 +17,17 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _LAZY: dict[str, str] = {
-    "Record": "pytest_evalindex.records",
-    "Message": "pytest_evalindex.records",
-    "ScorerRef": "pytest_evalindex.records",
-    "Score": "pytest_evalindex.scorers",
-    "ModelAnswer": "pytest_evalindex.client",
+    "Record": "pytest_evalindex.testset.records",
+    "Message": "pytest_evalindex.testset.records",
+    "ScorerRef": "pytest_evalindex.testset.records",
+    "Score": "pytest_evalindex.scoring",
+    "ModelAnswer": "pytest_evalindex.run.client",
     "FakeOpenAI": "pytest_evalindex.testing",
-    "load_spec": "pytest_evalindex.spec",
-    "flatten": "pytest_evalindex.spec",
-    "sample_index": "pytest_evalindex.sampling",
-    "read_testset": "pytest_evalindex.testset",
-    "write_testset": "pytest_evalindex.testset",
+    "load_spec": "pytest_evalindex.spec.index",
+    "flatten": "pytest_evalindex.spec.index",
+    "sample_index": "pytest_evalindex.testset.sampling",
+    "read_testset": "pytest_evalindex.testset.jsonl",
+    "write_testset": "pytest_evalindex.testset.jsonl",
 }
 
 __all__ = [
@@ -47,13 +47,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports on demand
-    from pytest_evalindex.client import ModelAnswer
-    from pytest_evalindex.records import Message, Record, ScorerRef
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.scorers import Score
-    from pytest_evalindex.spec import flatten, load_spec
+    from pytest_evalindex.run.client import ModelAnswer
+    from pytest_evalindex.scoring import Score
+    from pytest_evalindex.spec.index import flatten, load_spec
     from pytest_evalindex.testing import FakeOpenAI
-    from pytest_evalindex.testset import read_testset, write_testset
+    from pytest_evalindex.testset.jsonl import read_testset, write_testset
+    from pytest_evalindex.testset.records import Message, Record, ScorerRef
+    from pytest_evalindex.testset.sampling import sample_index
 
 
 def __getattr__(name: str) -> Any:

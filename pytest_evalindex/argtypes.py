@@ -76,7 +76,7 @@ def sampler_name(text: str) -> str:
     return text
 
 
-SANDBOX_MODES = ("auto", "strict", "basic")  # as pytest_evalindex.sandbox.SANDBOX_MODES
+SANDBOX_MODES = ("auto", "strict", "basic")  # as pytest_evalindex.scoring.sandbox.SANDBOX_MODES
 
 
 def sandbox_mode(text: str) -> str:

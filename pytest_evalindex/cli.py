@@ -67,7 +67,7 @@ def _declare_flatten(parser: argparse.ArgumentParser) -> None:
 
 @command("flatten", "print the normalised weight of every dataset of a spec", _declare_flatten)
 def run_flatten(args: argparse.Namespace) -> int:
-    from pytest_evalindex.spec import flatten, format_weights_table, load_spec
+    from pytest_evalindex.spec.index import flatten, format_weights_table, load_spec
 
     print(format_weights_table(flatten(load_spec(args.spec))))
     return EXIT_OK
@@ -77,7 +77,7 @@ def run_flatten(args: argparse.Namespace) -> int:
 
 
 def _declare_sample(parser: argparse.ArgumentParser) -> None:
-    from pytest_evalindex.sampling import SAMPLERS
+    from pytest_evalindex.testset.sampling import SAMPLERS
 
     parser.add_argument("spec", metavar="SPEC", type=Path, help="index spec (.yaml)")
     parser.add_argument(
@@ -104,9 +104,9 @@ def _declare_sample(parser: argparse.ArgumentParser) -> None:
 
 @command("sample", "freeze a test set sampled from a spec", _declare_sample)
 def run_sample(args: argparse.Namespace) -> int:
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
-    from pytest_evalindex.testset import write_evalscope_collection, write_testset
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.jsonl import write_evalscope_collection, write_testset
+    from pytest_evalindex.testset.sampling import sample_index
 
     spec = load_spec(args.spec)
     result = sample_index(spec, count=args.count, seed=args.seed, sampler=args.sampler)
@@ -159,13 +159,13 @@ def _declare_report(parser: argparse.ArgumentParser) -> None:
     _declare_report,
 )
 def run_report(args: argparse.Namespace) -> int:
-    from pytest_evalindex.baselines import read_results
     from pytest_evalindex.report.terminal import format_summary
+    from pytest_evalindex.results.baselines import read_results
 
     results = read_results(args.results)
     base = comparison = None
     if args.compare is not None:
-        from pytest_evalindex.compare import compare_results
+        from pytest_evalindex.results.compare import compare_results
 
         base = read_results(args.compare)
         comparison = compare_results(
@@ -186,7 +186,7 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"evalindex: HTML report -> {args.html}", file=sys.stderr)
     if args.markdown is not None:
         from pytest_evalindex.report.markdown import format_markdown, write_markdown
-        from pytest_evalindex.verdicts import Verdicts
+        from pytest_evalindex.results.verdicts import Verdicts
 
         text = format_markdown(results, Verdicts(comparison=comparison, base_results=base))
         try:
@@ -206,7 +206,7 @@ EXIT_COMPARE_FAILED = 1
 
 
 def _declare_compare(parser: argparse.ArgumentParser) -> None:
-    from pytest_evalindex.compare import parse_compare_fail
+    from pytest_evalindex.results.compare import parse_compare_fail
 
     parser.add_argument("base", metavar="BASE.json", type=Path, help="the baseline results")
     parser.add_argument("new", metavar="NEW.json", type=Path, help="the results to check")
@@ -249,8 +249,12 @@ def _declare_compare(parser: argparse.ArgumentParser) -> None:
 
 @command("compare", "paired comparison of two results files", _declare_compare)
 def run_compare(args: argparse.Namespace) -> int:
-    from pytest_evalindex.baselines import environment_differences, read_results, write_json
-    from pytest_evalindex.compare import check_compare_fail, compare_results, format_comparison
+    from pytest_evalindex.results.baselines import environment_differences, read_results, write_json
+    from pytest_evalindex.results.compare import (
+        check_compare_fail,
+        compare_results,
+        format_comparison,
+    )
 
     base, new = read_results(args.base), read_results(args.new)
     differences = environment_differences(base, new)
@@ -275,7 +279,7 @@ def run_compare(args: argparse.Namespace) -> int:
         print()
     for verdict in verdicts:
         print(f"{'FAIL' if verdict.failed else 'PASS'} {verdict.rule}: {verdict.message}")
-    from pytest_evalindex.partial import gate_failure, partial_of
+    from pytest_evalindex.results.partial import gate_failure, partial_of
 
     partial = partial_of(new) if verdicts else None
     if partial is not None:
@@ -288,7 +292,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def _declare_gate(parser: argparse.ArgumentParser) -> None:
-    from pytest_evalindex.gates import parse_gate
+    from pytest_evalindex.results.gates import parse_gate
 
     parser.add_argument("results", metavar="RESULTS.json", type=Path, help="a results file")
     parser.add_argument(
@@ -302,9 +306,9 @@ def _declare_gate(parser: argparse.ArgumentParser) -> None:
 
 @command("gate", "check gate expressions against a results file", _declare_gate)
 def run_gate(args: argparse.Namespace) -> int:
-    from pytest_evalindex.baselines import read_results
-    from pytest_evalindex.gates import evaluate_gates, format_verdicts
-    from pytest_evalindex.partial import gate_failure, partial_of
+    from pytest_evalindex.results.baselines import read_results
+    from pytest_evalindex.results.gates import evaluate_gates, format_verdicts
+    from pytest_evalindex.results.partial import gate_failure, partial_of
 
     results = read_results(args.results)
     verdicts = evaluate_gates(args.gates, results)
@@ -338,8 +342,8 @@ def _declare_merge(parser: argparse.ArgumentParser) -> None:
 
 @command("merge", "merge the results files of a sharded run into one", _declare_merge)
 def run_merge(args: argparse.Namespace) -> int:
-    from pytest_evalindex.baselines import read_results, write_json
-    from pytest_evalindex.shards import merge_results
+    from pytest_evalindex.results.baselines import read_results, write_json
+    from pytest_evalindex.results.shards import merge_results
 
     docs = [read_results(path) for path in args.inputs]
     merged = merge_results(docs, labels=[str(path) for path in args.inputs], seed=args.seed)

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_evalindex.client import ModelError
-from pytest_evalindex.evaluation import SampleError
+from pytest_evalindex.run.client import ModelError
+from pytest_evalindex.run.evaluation import SampleError
 
 if TYPE_CHECKING:
-    from pytest_evalindex.loading import LoadedIndex
-    from pytest_evalindex.records import Record
-    from pytest_evalindex.results_schema import Sample
+    from pytest_evalindex.results.schema import Sample
+    from pytest_evalindex.run.loading import LoadedIndex
+    from pytest_evalindex.testset.records import Record
 
 
 class MissedAnswer(Exception):

@@ -1,4 +1,4 @@
-"""Command-line options and ini values (DESIGN §1), read once into ``RunOptions``.
+"""Command-line options and ini values, read once into ``RunOptions``.
 
 Every option has an ini twin named ``evalindex_<name>``; the command line wins.
 Values are checked by argparse ``type=`` functions, so bad input is a usage error.
@@ -37,10 +37,10 @@ def _lazy(module: str, name: str) -> Callable[[str], Any]:
     return parse
 
 
-parse_gate = _lazy("pytest_evalindex.gates", "parse_gate")
-parse_compare_fail = _lazy("pytest_evalindex.compare", "parse_compare_fail")
-parse_reducer = _lazy("pytest_evalindex.repeats", "parse_reducer")
-parse_shard = _lazy("pytest_evalindex.shards", "parse_shard")
+parse_gate = _lazy("pytest_evalindex.results.gates", "parse_gate")
+parse_compare_fail = _lazy("pytest_evalindex.results.compare", "parse_compare_fail")
+parse_reducer = _lazy("pytest_evalindex.results.repeats", "parse_reducer")
+parse_shard = _lazy("pytest_evalindex.results.shards", "parse_shard")
 
 
 # (option name, ini/dest suffix, argparse type, metavar, help)
@@ -203,8 +203,8 @@ def _index_file(path: Path) -> Path:
     ``*.jsonl``), e.g. a folder holding an EvalScope collection file."""
     if not path.is_dir():
         return path
+    from pytest_evalindex.data.sources import folder_data_file
     from pytest_evalindex.errors import EvalIndexError
-    from pytest_evalindex.sources import folder_data_file
 
     try:
         return Path(folder_data_file(str(path))).resolve()

@@ -13,7 +13,7 @@ import pytest
 from pytest_evalindex.options import add_options
 
 if TYPE_CHECKING:
-    from pytest_evalindex.records import Record
+    from pytest_evalindex.testset.records import Record
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,7 +39,7 @@ def pytest_load_initial_conftests(
     if not indexes:
         return
     from pytest_evalindex.options import OPTIONAL_VALUES
-    from pytest_evalindex.preflight import looks_positional, protect_optional_values
+    from pytest_evalindex.run.preflight import looks_positional, protect_optional_values
 
     invocation = early_config.invocation_params.dir
     index_paths = [invocation / index for index in indexes]
@@ -67,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from pytest_evalindex.errors import EvalIndexError
     from pytest_evalindex.items import EVALUATOR_KEY
-    from pytest_evalindex.preflight import check_run
+    from pytest_evalindex.run.preflight import check_run
     from pytest_evalindex.session import SESSION_KEY, EvalIndexSession
 
     session = EvalIndexSession(config, options)
@@ -88,13 +88,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(MissedInJUnit(config), "evalindex-junit")
     if config.pluginmanager.hasplugin("xdist") and not session.is_worker:
-        from pytest_evalindex.xdist_scheduling import WorkUnitSchedulerPlugin
+        from pytest_evalindex.run.xdist_scheduling import WorkUnitSchedulerPlugin
 
         scheduler = WorkUnitSchedulerPlugin(
             session.is_index_nodeid, options.concurrency, session.shared_with_workers
         )
         config.pluginmanager.register(scheduler, "evalindex-xdist-scheduler")
-        from pytest_evalindex.interrupt import WorkerProcesses
+        from pytest_evalindex.run.interrupt import WorkerProcesses
 
         session.worker_processes = WorkerProcesses()
         config.pluginmanager.register(session.worker_processes, "evalindex-xdist-workers")
@@ -126,7 +126,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def model(request: pytest.FixtureRequest) -> Any:
     """Answers a record: ``model(record) -> str | ModelAnswer``. Override it in conftest.py
     to evaluate your own function, agent or RAG pipeline instead of a raw model."""
-    from pytest_evalindex.client import ModelError
+    from pytest_evalindex.run.client import ModelError
     from pytest_evalindex.session import session_of
 
     try:

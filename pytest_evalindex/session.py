@@ -3,9 +3,9 @@
 One ``EvalIndexSession`` per pytest process, registered as a plugin and found through
 ``config.stash``. On an xdist controller it never collects: it only gathers the samples that
 arrive on worker reports, which is the same path a serial run takes. The work itself lives
-elsewhere: loading indexes in ``pytest_evalindex.loading``, the models in
-``pytest_evalindex.models``, the look-ahead in ``pytest_evalindex.lookahead``, result files in
-``pytest_evalindex.writing`` and the terminal summary in ``pytest_evalindex.report.summary``.
+in the pipeline's packages: loading indexes in ``run.loading``, the models in ``run.models``,
+the look-ahead in ``run.lookahead``, result files in ``run.writing`` and the terminal summary
+in ``report.summary`` (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ import pytest
 
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.items import IndexItem, MissedAnswer
-from pytest_evalindex.loading import LoadedIndex, load_index, marker_lines, scorer_key
-from pytest_evalindex.lookahead import DefaultModel, LookAheadPlan, lookahead_depth
-from pytest_evalindex.models import NoModel, RunModels
 from pytest_evalindex.options import RunOptions
-from pytest_evalindex.records import Record
 from pytest_evalindex.report.summary import describe_sample
-from pytest_evalindex.verdicts import Verdicts
+from pytest_evalindex.results.verdicts import Verdicts
+from pytest_evalindex.run.loading import LoadedIndex, load_index, marker_lines, scorer_key
+from pytest_evalindex.run.lookahead import DefaultModel, LookAheadPlan, lookahead_depth
+from pytest_evalindex.run.models import NoModel, RunModels
+from pytest_evalindex.testset.records import Record
 
 if TYPE_CHECKING:
-    from pytest_evalindex.interrupt import WorkerProcesses
-    from pytest_evalindex.local_model import LocalModelServer
-    from pytest_evalindex.lookahead import JudgeModel, ScoreAhead
-    from pytest_evalindex.results_schema import PartialRun, Results, RunInfo, SandboxInfo
+    from pytest_evalindex.results.schema import PartialRun, Results, RunInfo, SandboxInfo
+    from pytest_evalindex.run.interrupt import WorkerProcesses
+    from pytest_evalindex.run.local_model import LocalModelServer
+    from pytest_evalindex.run.lookahead import JudgeModel, ScoreAhead
 
 SESSION_KEY = pytest.StashKey["EvalIndexSession"]()
 
@@ -68,7 +68,7 @@ class EvalIndexSession:
         self.html_extras = pytest_html_writes_report(config)
         # path as given -> its index; resolving a path is a system call, items are many
         self._index_by_path: dict[Path | str, LoadedIndex | None] = {}
-        from pytest_evalindex.interrupt import StopSignals
+        from pytest_evalindex.run.interrupt import StopSignals
 
         self.signals = StopSignals(worker=self.is_worker)
         self.interrupted = False  # Ctrl-C or SIGTERM, not xdist stopping for -x
@@ -84,13 +84,13 @@ class EvalIndexSession:
                 raise EvalIndexError("no such file", file=path, field="--index")
             loaded = load_index(path, self.options, self.models.scorer_context)
             if self.options.compare is not None and not self.is_worker:
-                from pytest_evalindex.baselines import load_baseline
+                from pytest_evalindex.results.baselines import load_baseline
 
                 ref = None if self.options.compare == "latest" else self.options.compare
                 loaded.baseline = load_baseline(self.evalindex_dir(), loaded.name, ref)
             self.indexes[path] = loaded
         if not self.is_worker:
-            from pytest_evalindex.scorers.code import sandbox_for_run
+            from pytest_evalindex.scoring.code import sandbox_for_run
 
             scorers = [s for i in self.indexes.values() for s in i.scorers.values()]
             self.sandbox = sandbox_for_run(self.options.sandbox, scorers)
@@ -161,8 +161,8 @@ class EvalIndexSession:
     def score_ahead(self) -> ScoreAhead | None:
         """Scoring beside the requests for the records whose scorer declares that it works
         outside this interpreter (ScorerTraits); None when there are none."""
-        from pytest_evalindex.lookahead import ScoreAhead, score_ahead_threads
-        from pytest_evalindex.scorers import BoundScorer
+        from pytest_evalindex.run.lookahead import ScoreAhead, score_ahead_threads
+        from pytest_evalindex.scoring import BoundScorer
 
         # records are the items' own objects, alive all run: their identity is the key
         ahead: dict[int, Callable[..., Any]] = {}
@@ -189,7 +189,7 @@ class EvalIndexSession:
         if items and not self.config.option.collectonly:
             self.warm_up_scorers()
         if self.is_worker and dist != "worksteal":
-            from pytest_evalindex.lookahead import WorkerQueue
+            from pytest_evalindex.run.lookahead import WorkerQueue
 
             # the worker's own queue says what it runs next, also beyond the current unit
             self.lookahead.worker_queue = WorkerQueue.find(self.config, session.items)
@@ -197,7 +197,7 @@ class EvalIndexSession:
     def warm_up_scorers(self) -> None:
         """Start what the scorers need before the first answer arrives (math-verify's
         helper process takes about half a second to import SymPy): each warm-up once."""
-        from pytest_evalindex.scorers import BoundScorer
+        from pytest_evalindex.scoring import BoundScorer
 
         started: set[Callable[[], None]] = set()
         for loaded in self.indexes.values():
@@ -210,8 +210,8 @@ class EvalIndexSession:
     # -- running one item ---------------------------------------------------------------
 
     def evaluate(self, item: IndexItem, model: Callable[..., Any], record: Record) -> None:
-        from pytest_evalindex.client import AuthRejected
-        from pytest_evalindex.evaluation import blank_sample, evaluate
+        from pytest_evalindex.run.client import AuthRejected
+        from pytest_evalindex.run.evaluation import blank_sample, evaluate
 
         __tracebackhide__ = True
         loaded = self.index_for(item.path)
@@ -242,7 +242,7 @@ class EvalIndexSession:
             def ask(record: Record, repeat: int) -> Any:
                 return model(record)
 
-        from pytest_evalindex.attempts import remembering
+        from pytest_evalindex.run.attempts import remembering
 
         # a rerun of this item (pytest-rerunfailures) reuses the answers it already got
         ask = remembering(item.evalindex_answers, ask)
@@ -276,7 +276,7 @@ class EvalIndexSession:
         if call.when == "call" or (call.when == "setup" and report.failed):
             sample = item.evalindex_sample
             if sample is None:
-                from pytest_evalindex.evaluation import blank_sample
+                from pytest_evalindex.run.evaluation import blank_sample
 
                 loaded = self.index_for(item.path)
                 position = loaded.position.get(item.record.id, -1) if loaded else -1
@@ -329,7 +329,7 @@ class EvalIndexSession:
             or not self.is_index_nodeid(report.nodeid)
         ):
             return
-        from pytest_evalindex.attempts import lost_sample
+        from pytest_evalindex.run.attempts import lost_sample
 
         loaded = self.index_for(self.config.rootpath / report.nodeid.split("::", 1)[0])
         sample = lost_sample(loaded, report.nodeid, str(report.longrepr)) if loaded else None
@@ -343,8 +343,8 @@ class EvalIndexSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        from pytest_evalindex.interrupt import keep_last_frame
-        from pytest_evalindex.partial import is_keyboard_interrupt
+        from pytest_evalindex.results.partial import is_keyboard_interrupt
+        from pytest_evalindex.run.interrupt import keep_last_frame
 
         received = self.signals.received is not None
         self.interrupted = received or is_keyboard_interrupt(excinfo.value)
@@ -365,7 +365,7 @@ class EvalIndexSession:
             self.model.requester.abandon()
 
     def partial_of(self, loaded: LoadedIndex, session: pytest.Session) -> PartialRun | None:
-        from pytest_evalindex.partial import partial_run, selection_causes
+        from pytest_evalindex.results.partial import partial_run, selection_causes
 
         causes = selection_causes(
             self.config,
@@ -415,7 +415,7 @@ class EvalIndexSession:
             self.models.close()
         if self.is_worker or self.config.option.collectonly:
             return
-        from pytest_evalindex.aggregate import build_results
+        from pytest_evalindex.results.aggregate import build_results
 
         for loaded in self.indexes.values():
             if not loaded.samples:
@@ -446,12 +446,12 @@ class EvalIndexSession:
         return self.options.seed if self.options.seed is not None else 0
 
     def verdicts_for(self, loaded: LoadedIndex, results: Results) -> Verdicts:
-        from pytest_evalindex.verdicts import judge_run
+        from pytest_evalindex.results.verdicts import judge_run
 
         if self.options.shard is not None:
             # a shard is part of a run: gates and comparisons belong on the merged result
             return Verdicts()
-        from pytest_evalindex.partial import compare_on_shared, partial_of
+        from pytest_evalindex.results.partial import compare_on_shared, partial_of
 
         # a partial run of the baseline's test set is compared on the records it ran
         shared = compare_on_shared(results, loaded.baseline[1] if loaded.baseline else None)
@@ -468,7 +468,7 @@ class EvalIndexSession:
         if partial is not None and (
             loaded.gates or self.options.fail_under is not None or self.options.compare_fail
         ):
-            from pytest_evalindex.partial import gate_failure
+            from pytest_evalindex.results.partial import gate_failure
 
             failure = gate_failure(partial)
             verdicts.failures.append(failure)
@@ -483,7 +483,7 @@ class EvalIndexSession:
         return self.config.rootpath / ".evalindex"
 
     def _write_results(self) -> None:
-        from pytest_evalindex.writing import write_results
+        from pytest_evalindex.run.writing import write_results
 
         write_results(
             self.finished(),
@@ -520,8 +520,8 @@ class EvalIndexSession:
         write_summary(terminalreporter, self)
 
     def interrupted_line(self) -> str:
-        from pytest_evalindex.interrupt import kept_answers, shown_path
-        from pytest_evalindex.partial import interrupted_line
+        from pytest_evalindex.results.partial import interrupted_line
+        from pytest_evalindex.run.interrupt import kept_answers, shown_path
 
         settings = self.model_settings()
         cache_dir = None if self.options.no_cache else self.options.cache_dir

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pytest_evalindex.aggregate import build_results
-from pytest_evalindex.results_schema import Outcome, Results, RunInfo, Sample
+from pytest_evalindex.results.aggregate import build_results
+from pytest_evalindex.results.schema import Outcome, Results, RunInfo, Sample
 
 
 def make_sample(

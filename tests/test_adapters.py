@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex import benchmarks
-from pytest_evalindex.benchmarks import (
+from pytest_evalindex.data import adapters
+from pytest_evalindex.data.adapters import (
     Adapter,
     BaseAdapter,
     get_adapter,
     known_adapters,
     make_record,
 )
-from pytest_evalindex.benchmarks.general_mcq import answer_letter
+from pytest_evalindex.data.adapters.general_mcq import answer_letter
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Message, ScorerRef
-from pytest_evalindex.spec import Leaf
+from pytest_evalindex.spec.index import Leaf
+from pytest_evalindex.testset.records import Message, ScorerRef
 
 
 def make_leaf(**overrides: Any) -> Leaf:
@@ -52,7 +52,7 @@ def qa_record(row: dict[str, Any], position: int = 0, **leaf_overrides: Any) -> 
 
 
 def test_get_adapter_returns_the_module_adapter() -> None:
-    from pytest_evalindex.benchmarks import general_mcq, general_qa
+    from pytest_evalindex.data.adapters import general_mcq, general_qa
 
     assert get_adapter("general_qa") is general_qa.ADAPTER
     assert get_adapter("general_mcq") is general_mcq.ADAPTER
@@ -67,10 +67,10 @@ def test_get_adapter_unknown_name_is_none(name: str) -> None:
 @pytest.fixture
 def extra_benchmarks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A second folder on the package path, for modules written by the test."""
-    monkeypatch.setattr(benchmarks, "__path__", [*benchmarks.__path__, str(tmp_path)])
+    monkeypatch.setattr(adapters, "__path__", [*adapters.__path__, str(tmp_path)])
     yield tmp_path
     for name in list(sys.modules):
-        if name.startswith("pytest_evalindex.benchmarks.tmpbench_"):
+        if name.startswith("pytest_evalindex.data.adapters.tmpbench_"):
             del sys.modules[name]
 
 
@@ -82,7 +82,7 @@ def test_import_error_inside_an_adapter_module_propagates(extra_benchmarks: Path
 
 def test_new_benchmark_is_one_module(extra_benchmarks: Path) -> None:
     (extra_benchmarks / "tmpbench_tiny.py").write_text(
-        "from pytest_evalindex.benchmarks import BaseAdapter\n"
+        "from pytest_evalindex.data.adapters import BaseAdapter\n"
         "class Tiny(BaseAdapter):\n"
         "    name = 'tmpbench_tiny'\n"
         "ADAPTER = Tiny()\n"
@@ -350,8 +350,8 @@ def test_for_leaf_binds_fields_without_touching_the_module_adapter() -> None:
 
 
 def test_mcq_reads_a_choices_list_column_by_default() -> None:
-    from pytest_evalindex.benchmarks import get_adapter
-    from pytest_evalindex.spec import Leaf
+    from pytest_evalindex.data.adapters import get_adapter
+    from pytest_evalindex.spec.index import Leaf
 
     leaf = Leaf(
         name="quiz", weight=1.0, categories=("idx",), task_type="t", tags=(), source=None,

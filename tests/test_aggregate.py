@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from factories import make_sample
 
-from pytest_evalindex.aggregate import TABLES, build_results, build_tables
-from pytest_evalindex.statistics import binomial, resampled_sums
+from pytest_evalindex.results.aggregate import TABLES, build_results, build_tables
+from pytest_evalindex.results.statistics import binomial, resampled_sums
 
 
 def rows_by_name(result: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

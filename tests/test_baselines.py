@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex.baselines import (
+from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.results.baselines import (
     _write_new,
     environment_differences,
     load_baseline,
@@ -19,7 +20,6 @@ from pytest_evalindex.baselines import (
     saved_runs,
     write_json,
 )
-from pytest_evalindex.errors import EvalIndexError
 
 
 def results(score: float = 0.5, **run: Any) -> dict[str, Any]:

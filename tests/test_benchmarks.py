@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex.benchmarks import get_adapter, known_adapters
+from pytest_evalindex.data.adapters import get_adapter, known_adapters
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Record, ScorerRef
-from pytest_evalindex.scorers import resolve_scorer
-from pytest_evalindex.spec import Leaf
+from pytest_evalindex.scoring import resolve_scorer
+from pytest_evalindex.spec.index import Leaf
+from pytest_evalindex.testset.records import Record, ScorerRef
 
 BUILT_IN = [
     "aa_lcr",
@@ -544,8 +544,8 @@ def test_leaf_scorer_wins_over_the_default() -> None:
 
 
 def test_spec_to_sample_index_with_two_benchmarks(tmp_path: Path) -> None:
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
 
     data = tmp_path / "data"
     data.mkdir()
@@ -607,7 +607,7 @@ def test_spec_to_sample_index_with_two_benchmarks(tmp_path: Path) -> None:
 
 
 def test_spec_check_names_the_line_of_a_bad_benchmark_argument(tmp_path: Path) -> None:
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.spec.index import load_spec
 
     (tmp_path / "aime.jsonl").write_text('{"ID": "1", "Problem": "p", "Answer": 1}\n', "utf-8")
     spec_path = tmp_path / "index.yaml"

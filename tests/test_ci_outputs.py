@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from helpers import assert_outcomes
 
-from pytest_evalindex.aggregate import build_results, metric_rows
-from pytest_evalindex.records import Record, ScorerRef
 from pytest_evalindex.report.junit import mark_missed, public_url
 from pytest_evalindex.report.markdown import format_markdown, md_text
-from pytest_evalindex.scorers.ifeval import ifeval
+from pytest_evalindex.results.aggregate import build_results, metric_rows
+from pytest_evalindex.scoring.ifeval import ifeval
 from pytest_evalindex.testing import FakeOpenAI
+from pytest_evalindex.testset.records import Record, ScorerRef
 
 pytest_plugins = ["pytester"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_evalindex.cli import main
-from pytest_evalindex.testset import read_testset
+from pytest_evalindex.testset.jsonl import read_testset
 
 SPEC = """\
 name: support_index
@@ -60,7 +60,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
 
 
 def test_flatten_prints_the_weights_table(tmp_path: Path) -> None:
-    from pytest_evalindex.spec import flatten, format_weights_table, load_spec
+    from pytest_evalindex.spec.index import flatten, format_weights_table, load_spec
 
     spec = make_project(tmp_path)
     result = run_cli("flatten", spec)

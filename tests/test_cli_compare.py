@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.cli import main
-from pytest_evalindex.shards import in_shard
+from pytest_evalindex.results.aggregate import build_results
+from pytest_evalindex.results.shards import in_shard
 
 
 def samples(scores: list[int], *, shard: str | None = None) -> list[dict[str, Any]]:

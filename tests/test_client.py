@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from pytest_evalindex.client import (
+from pytest_evalindex.run.client import (
     AdaptiveLimit,
     AuthRejected,
     ChatClient,

@@ -15,20 +15,20 @@ from typing import Any
 import pytest
 from helpers import assert_outcomes
 
-from pytest_evalindex.benchmarks import get_adapter
+from pytest_evalindex.data.adapters import get_adapter
+from pytest_evalindex.data.sources import iter_rows
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.scorers import ScorerError, resolve_scorer
-from pytest_evalindex.scorers.code import (
+from pytest_evalindex.scoring import ScorerError, resolve_scorer
+from pytest_evalindex.scoring.code import (
     code,
     decode_test_cases,
     extract_code,
     humaneval_program,
     same_output,
 )
-from pytest_evalindex.sources import iter_rows
-from pytest_evalindex.spec import Leaf
+from pytest_evalindex.spec.index import Leaf
 from pytest_evalindex.testing import FakeOpenAI
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 pytest_plugins = ["pytester"]
 
@@ -701,7 +701,7 @@ def test_auto_sandbox_without_bubblewrap_falls_back_and_says_so_once(
 
 
 def test_the_sandbox_option_is_checked() -> None:
-    from pytest_evalindex.sandbox import run_python
+    from pytest_evalindex.scoring.sandbox import run_python
 
     with pytest.raises(ValueError, match="sandbox must be one of auto, strict, basic"):
         run_python("pass", sandbox="docker")

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from factories import make_sample
 
-from pytest_evalindex.aggregate import build_tables
-from pytest_evalindex.compare import (
+from pytest_evalindex.errors import EvalIndexError
+from pytest_evalindex.results.aggregate import build_tables
+from pytest_evalindex.results.compare import (
     ComparisonError,
     check_compare_fail,
     compare_results,
@@ -26,8 +27,11 @@ from pytest_evalindex.compare import (
     format_p,
     parse_compare_fail,
 )
-from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.statistics import BinomialTables, resampled_cell_sums, sign_flipped_sums
+from pytest_evalindex.results.statistics import (
+    BinomialTables,
+    resampled_cell_sums,
+    sign_flipped_sums,
+)
 
 # every sample's categories are [root, its dataset]
 sample = partial(make_sample, index="root")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from helpers import assert_outcomes
 
-from pytest_evalindex.cache import ResponseCache, cache_key
+from pytest_evalindex.run.cache import ResponseCache, cache_key
 from pytest_evalindex.testing import FakeOpenAI
 
 pytest_plugins = ["pytester"]
@@ -198,7 +198,8 @@ def test_cache_is_shared_between_processes(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path)
     cache.put("k", {"content": "hello"})
     script = (
-        "import sys; from pathlib import Path; from pytest_evalindex.cache import ResponseCache;"
+        "import sys; from pathlib import Path; "
+        "from pytest_evalindex.run.cache import ResponseCache; "
         "c = ResponseCache(Path(sys.argv[1])); print(c.get('k')['content']); "
         "c.put('from-child', {'content': 'hi'}); c.close()"
     )

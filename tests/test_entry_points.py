@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 from helpers import assert_outcomes
 
-from pytest_evalindex.benchmarks import get_adapter, known_adapters
+from pytest_evalindex.data.adapters import get_adapter, known_adapters
 from pytest_evalindex.entry_points import ShadowedEntryPointWarning
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.scorers import resolve_scorer
+from pytest_evalindex.scoring import resolve_scorer
 from pytest_evalindex.testing import FakeOpenAI
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 EXTENSION = '''\
 """A third-party extension: one scorer and one benchmark adapter."""
-from pytest_evalindex.benchmarks import BaseAdapter, make_record
-from pytest_evalindex.records import ScorerRef
-from pytest_evalindex.scorers import Score
+from pytest_evalindex.data.adapters import BaseAdapter, make_record
+from pytest_evalindex.testset.records import ScorerRef
+from pytest_evalindex.scoring import Score
 
 
 def shouted(response, record, *, word="YES"):
@@ -113,7 +113,7 @@ def test_built_in_name_wins_without_looking_at_entry_points(on_path: Path) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a built-in name never even scans the entry points
         bound = resolve_scorer(ScorerRef(name="exact_match"))
-    assert bound.function.__module__ == "pytest_evalindex.scorers.basic"
+    assert bound.function.__module__ == "pytest_evalindex.scoring.basic"
 
 
 def test_installed_adapter_is_found_and_listed(on_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_installed_adapter_is_found_and_listed(on_path: Path) -> None:
     assert adapter is not None and adapter.name == "riddles"
     assert type(adapter).__module__ == "riddle_dist_ext"
     assert "riddles" in known_adapters() and "general_qa" in known_adapters()
-    assert get_adapter("general_qa").__module__ == "pytest_evalindex.benchmarks.general_qa"  # type: ignore[union-attr]
+    assert get_adapter("general_qa").__module__ == "pytest_evalindex.data.adapters.general_qa"  # type: ignore[union-attr]
 
 
 def test_unknown_scorer_names_installed_ones(on_path: Path) -> None:

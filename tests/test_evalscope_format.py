@@ -9,18 +9,18 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from pytest_evalindex.aggregate import build_tables
 from pytest_evalindex.cli import main
-from pytest_evalindex.records import Record
-from pytest_evalindex.sampling import sample_index
-from pytest_evalindex.spec import load_spec
-from pytest_evalindex.testset import (
+from pytest_evalindex.results.aggregate import build_tables
+from pytest_evalindex.spec.index import load_spec
+from pytest_evalindex.testset.jsonl import (
     HEADER_KEY,
     evalscope_entries,
     read_testset,
     write_evalscope_collection,
     write_testset,
 )
+from pytest_evalindex.testset.records import Record
+from pytest_evalindex.testset.sampling import sample_index
 
 # The keys of EvalScope's DatasetEntry, in the order its sampler writes them
 ENTRY_KEYS = [

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from factories import make_results, make_sample
 
-from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.gates import (
+from pytest_evalindex.results.aggregate import build_results
+from pytest_evalindex.results.gates import (
     Gate,
     evaluate_gates,
     failed,
@@ -120,7 +120,7 @@ def test_parse_gate_is_an_argparse_type(capsys: pytest.CaptureFixture[str]) -> N
 def test_pytest_reports_a_bad_gate_as_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
-        from pytest_evalindex.gates import parse_gate
+        from pytest_evalindex.results.gates import parse_gate
 
         def pytest_addoption(parser):
             parser.addoption("--my-gate", type=parse_gate, action="append")

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from helpers import assert_valid_results
 
-from pytest_evalindex.records import Record
-from pytest_evalindex.sampling import sample_index
-from pytest_evalindex.spec import load_spec
+from pytest_evalindex.spec.index import load_spec
 from pytest_evalindex.testing import FakeOpenAI
+from pytest_evalindex.testset.records import Record
+from pytest_evalindex.testset.sampling import sample_index
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = sorted((ROOT / "example_suites").glob("*.yaml"))

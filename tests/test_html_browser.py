@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex.aggregate import build_results
-from pytest_evalindex.compare import compare_results
 from pytest_evalindex.report.html import write_html
+from pytest_evalindex.results.aggregate import build_results
+from pytest_evalindex.results.compare import compare_results
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -17,7 +17,7 @@ from factories import make_results, make_sample
 from pytest_evalindex.cli import main
 from pytest_evalindex.report import html as report_html
 from pytest_evalindex.report.html import BASE_SAMPLE_FIELDS, render_html, script_json, write_html
-from pytest_evalindex.results_schema import Results, Sample
+from pytest_evalindex.results.schema import Results, Sample
 
 HOSTILE = (
     "</script><script>window.__xss = 1</script>"

@@ -19,12 +19,12 @@ from typing import Any
 import datasets
 import pytest
 
-from pytest_evalindex import hub
+from pytest_evalindex.data import hub
+from pytest_evalindex.data.hub import HubSource, parse_hub_source
+from pytest_evalindex.data.sources import iter_rows, resolve_source, source_sha256
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.hub import HubSource, parse_hub_source
-from pytest_evalindex.sampling import sample_index
-from pytest_evalindex.sources import iter_rows, resolve_source, source_sha256
-from pytest_evalindex.spec import flatten, load_spec
+from pytest_evalindex.spec.index import flatten, load_spec
+from pytest_evalindex.testset.sampling import sample_index
 
 FAQ_ROWS = [
     {"uid": f"f{i}", "question": f"What does setting {i} do?", "answer": f"it sets {i}"}

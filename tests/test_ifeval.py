@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from helpers import assert_outcomes
 
-from pytest_evalindex.benchmarks import get_adapter
+from pytest_evalindex.data.adapters import get_adapter
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.scorers import BUILTIN_SCORERS, ScorerError, resolve_scorer
-from pytest_evalindex.scorers.ifeval import ifeval, instructions_of, loose_variants, text
-from pytest_evalindex.scorers.ifeval.instructions import INSTRUCTIONS, bind_instruction
-from pytest_evalindex.spec import Leaf
+from pytest_evalindex.scoring import BUILTIN_SCORERS, ScorerError, resolve_scorer
+from pytest_evalindex.scoring.ifeval import ifeval, instructions_of, loose_variants, text
+from pytest_evalindex.scoring.ifeval.instructions import INSTRUCTIONS, bind_instruction
+from pytest_evalindex.spec.index import Leaf
 from pytest_evalindex.testing import FakeOpenAI
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 pytest_plugins = ["pytester"]
 
@@ -567,7 +567,7 @@ def test_language_detection_is_deterministic_across_calls_and_processes() -> Non
     for _ in range(15):
         assert [text.detect_language(t) for t in texts] == here
     code = (
-        "import json; from pytest_evalindex.scorers.ifeval.text import detect_language; "
+        "import json; from pytest_evalindex.scoring.ifeval.text import detect_language; "
         f"print(json.dumps([detect_language(t) for t in {texts!r}]))"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -607,7 +607,7 @@ def test_resolving_the_scorer_without_the_extra_stops_before_any_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "langdetect", None)
-    for name in [m for m in sys.modules if m.startswith("pytest_evalindex.scorers.ifeval")]:
+    for name in [m for m in sys.modules if m.startswith("pytest_evalindex.scoring.ifeval")]:
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(EvalIndexError, match=r"needs langdetect.*\[ifeval\]"):
         resolve_scorer(ScorerRef(name="ifeval"))
@@ -729,8 +729,8 @@ def test_adapter_rejects_rows_outside_the_layout(change: dict[str, Any], message
 
 
 def test_spec_with_a_leaf_named_ifeval_samples_and_scores(tmp_path: Path) -> None:
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
 
     rows = [{**HF_ROW, "key": 1000 + n} for n in range(5)]
     (tmp_path / "ifeval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.scorers import ScorerError, resolve_scorer
-from pytest_evalindex.scorers.json_scorer import json_answer, json_text, same_json
-from pytest_evalindex.scorers.judge import judge, parse_rubric_score, parse_verdict
+from pytest_evalindex.scoring import ScorerError, resolve_scorer
+from pytest_evalindex.scoring.json_scorer import json_answer, json_text, same_json
+from pytest_evalindex.scoring.judge import judge, parse_rubric_score, parse_verdict
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 
 def make_record(
@@ -275,7 +275,7 @@ def test_parse_rubric_score_rejects(reply: str, message: str) -> None:
 
 
 def test_judge_through_chat_client_and_fake_server() -> None:
-    from pytest_evalindex.client import ChatClient, RetryPolicy
+    from pytest_evalindex.run.client import ChatClient, RetryPolicy
     from pytest_evalindex.testing import FakeOpenAI
 
     def grade(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pytest_evalindex import local_model
-from pytest_evalindex.client import ChatClient
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.local_model import LOCAL_MODEL_NAME, LocalModelServer
+from pytest_evalindex.run import local_model
+from pytest_evalindex.run.client import ChatClient
+from pytest_evalindex.run.local_model import LOCAL_MODEL_NAME, LocalModelServer
 
 pytest_plugins = ["pytester"]
 
@@ -57,7 +57,7 @@ def test_server_answers_chat_requests(local_server: LocalModelServer) -> None:
 def test_server_stops_when_its_owner_is_killed(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
-        "from pytest_evalindex.local_model import LocalModelServer\n"
+        "from pytest_evalindex.run.local_model import LocalModelServer\n"
         "server = LocalModelServer().start()\n"
         "print(server.base_url, flush=True)\n"
         "time.sleep(600)\n"

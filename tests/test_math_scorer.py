@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from math_fidelity_table import FIDELITY
 
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.scorers import ScorerError, math_scorer, resolve_scorer
-from pytest_evalindex.scorers.math_scorer import (
+from pytest_evalindex.scoring import ScorerError, math_scorer, resolve_scorer
+from pytest_evalindex.scoring.math_scorer import (
     MathVerifyMissingWarning,
     WorkerPool,
     answers_match,
@@ -33,6 +32,7 @@ from pytest_evalindex.scorers.math_scorer import (
     symbolic_calls,
     target_answer,
 )
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -537,8 +537,8 @@ _DETERMINISM_SCRIPT = textwrap.dedent(
     """
     import json, logging, sys
     logging.disable(logging.WARNING)
-    from pytest_evalindex.records import Message, Record, ScorerRef
-    from pytest_evalindex.scorers.math_scorer import math_answer
+    from pytest_evalindex.testset.records import Message, Record, ScorerRef
+    from pytest_evalindex.scoring.math_scorer import math_answer
     pairs, order, timeout = (json.loads(argument) for argument in sys.argv[1:4])
     verdicts = {}
     for i in order:

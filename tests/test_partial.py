@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_evalindex.cli import main as evalindex_main
-from pytest_evalindex.partial import (
+from pytest_evalindex.report.terminal import format_summary
+from pytest_evalindex.results.partial import (
     describe,
     interrupted_line,
     is_keyboard_interrupt,
@@ -20,8 +21,7 @@ from pytest_evalindex.partial import (
     partial_run,
     whole_size,
 )
-from pytest_evalindex.report.terminal import format_summary
-from pytest_evalindex.shards import merge_results
+from pytest_evalindex.results.shards import merge_results
 from pytest_evalindex.testing import FakeOpenAI
 
 pytest_plugins = ["pytester"]
@@ -274,7 +274,7 @@ def test_shards_are_partial_and_merge_into_a_whole_run(
 def test_gate_command_fails_a_partial_results_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_evalindex.aggregate import build_results
+    from pytest_evalindex.results.aggregate import build_results
 
     sample = {
         "id": "qs/q1", "dataset": "qs", "subset": "default", "task_type": "qa", "tags": [],

@@ -333,9 +333,9 @@ def test_plugin_is_inert_without_index(pytester: pytest.Pytester) -> None:
 def test_frozen_testset_runs_like_the_spec(
     project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
 ) -> None:
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
-    from pytest_evalindex.testset import write_testset
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.jsonl import write_testset
+    from pytest_evalindex.testset.sampling import sample_index
 
     sampled = sample_index(load_spec(project.path / "demo.yaml"))
     write_testset(project.path / "frozen.jsonl", sampled.records, sampled.header)

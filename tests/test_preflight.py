@@ -13,7 +13,7 @@ from helpers import assert_outcomes
 
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.options import OPTIONAL_VALUES, OPTIONS
-from pytest_evalindex.preflight import (
+from pytest_evalindex.run.preflight import (
     OUTPUT_OPTIONS,
     baseline_problem,
     protect_optional_values,
@@ -442,8 +442,8 @@ def test_bad_ini_value_names_the_key_and_the_file(
 
 
 def test_csv_row_error_names_the_line_it_starts_on(tmp_path: Path) -> None:
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
 
     (tmp_path / "quiz.csv").write_text(
         'id,question,A,B,answer\n1,"two\nlines",x,y,A\n2,plain,x,y,B\n\n'
@@ -461,8 +461,8 @@ def test_csv_row_error_names_the_line_it_starts_on(tmp_path: Path) -> None:
 
 
 def test_jsonl_row_error_names_its_line(tmp_path: Path) -> None:
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
 
     (tmp_path / "d.jsonl").write_text('{"q": "a", "a": "1"}\n\n{"a": "2"}\n')
     (tmp_path / "s.yaml").write_text(
@@ -481,8 +481,8 @@ TIMED_LOAD = """
 import sys, time
 import datasets
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.sampling import sample_index
-from pytest_evalindex.spec import load_spec
+from pytest_evalindex.testset.sampling import sample_index
+from pytest_evalindex.spec.index import load_spec
 spec = load_spec(sys.argv[1])
 started = time.monotonic()
 try:

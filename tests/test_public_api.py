@@ -51,7 +51,7 @@ def test_version_matches_the_distribution() -> None:
 def test_import_stays_cheap() -> None:
     code = (
         "import sys, pytest_evalindex\n"
-        "heavy = ['httpx', 'yaml', 'pydantic', 'pytest_evalindex.records']\n"
+        "heavy = ['httpx', 'yaml', 'pydantic', 'pytest_evalindex.testset.records']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
         "pytest_evalindex.Record\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
@@ -60,7 +60,7 @@ def test_import_stays_cheap() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert out == ["[]", "['pydantic', 'pytest_evalindex.records']"]
+    assert out == ["[]", "['pydantic', 'pytest_evalindex.testset.records']"]
 
 
 def test_package_ships_py_typed() -> None:

@@ -7,7 +7,7 @@ from itertools import combinations
 
 import pytest
 
-from pytest_evalindex.repeats import (
+from pytest_evalindex.results.repeats import (
     FlakySample,
     Reducer,
     flaky_samples,

@@ -1,6 +1,6 @@
 """The results document: its types, its JSON Schema, and real files checked against both.
 
-``docs/results.schema.json`` and ``pytest_evalindex.results_schema`` describe the same
+``docs/results.schema.json`` and ``pytest_evalindex.results.schema`` describe the same
 document; the first test keeps them from drifting apart. The others validate documents
 written by real plugin runs (serial and with xdist): repeats, a run of part of the test set,
 shards merged by ``evalindex merge`` and a saved run. The golden-results test validates every
@@ -19,8 +19,8 @@ from helpers import assert_valid_results as validate
 from helpers import load_results_schema as load_schema
 from jsonschema import Draft202012Validator
 
-from pytest_evalindex import results_schema
 from pytest_evalindex.cli import main as cli_main
+from pytest_evalindex.results import schema as results_schema
 from pytest_evalindex.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_evalindex.benchmarks.general_qa import GeneralQA
+from pytest_evalindex.data.adapters.general_qa import GeneralQA
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.sampling import allocate, display_source, rank, sample_leaves
-from pytest_evalindex.spec import Leaf
+from pytest_evalindex.spec.index import Leaf
+from pytest_evalindex.testset.sampling import allocate, display_source, rank, sample_leaves
 
 
 def make_leaf(name: str, source: Path | str | None, **overrides: Any) -> Leaf:
@@ -413,7 +413,7 @@ def test_display_source_is_relative_to_the_spec(tmp_path: Path) -> None:
 def test_default_reader_reads_a_shared_source_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_evalindex import sources
+    from pytest_evalindex.data import sources
 
     source = write_rows(tmp_path / "s.jsonl", qa_rows(60, topics=("a", "b", "c")))
     other = tmp_path / "other.json"
@@ -449,8 +449,8 @@ def test_sample_index_header_and_overrides(tmp_path: Path) -> None:
     import hashlib
 
     import pytest_evalindex
-    from pytest_evalindex.sampling import sample_index
-    from pytest_evalindex.spec import load_spec
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
 
     (tmp_path / "data").mkdir()
     data = write_rows(tmp_path / "data" / "s.jsonl", qa_rows(30))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_evalindex.sandbox import SandboxResult, run_python
+from pytest_evalindex.scoring.sandbox import SandboxResult, run_python
 
 IS_ROOT = os.geteuid() == 0
 
@@ -452,7 +452,7 @@ def read_attempt(path: str) -> str:
 
 
 def test_bubblewrap_is_available_on_this_machine() -> None:
-    from pytest_evalindex.sandbox import bubblewrap_problem
+    from pytest_evalindex.scoring.sandbox import bubblewrap_problem
 
     assert bubblewrap_problem() == ""
     result = run("print('ok')")

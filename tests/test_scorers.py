@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.scorers import (
+from pytest_evalindex.scoring import (
     BUILTIN_SCORERS,
     BoundScorer,
     Score,
@@ -22,8 +21,9 @@ from pytest_evalindex.scorers import (
     resolve_scorer,
     run_scorer,
 )
-from pytest_evalindex.scorers.choice import extract_choice
-from pytest_evalindex.scorers.numeric import extract_number, parse_numbers
+from pytest_evalindex.scoring.choice import extract_choice
+from pytest_evalindex.scoring.numeric import extract_number, parse_numbers
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 
 def make_record(
@@ -104,7 +104,7 @@ def test_scorer_error_is_not_bad_input() -> None:
 # custom scorers
 
 CUSTOM_MODULE = """
-from pytest_evalindex.scorers import Score
+from pytest_evalindex.scoring import Score
 
 def as_score(response, record):
     return Score(1.0 if response == record.target else 0.0, "compared", extracted=response)

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from helpers import assert_outcomes
 
-from pytest_evalindex.client import ModelAnswer
-from pytest_evalindex.evaluation import blank_sample, evaluate
-from pytest_evalindex.lookahead import ScoreAhead, WorkerQueue, lookahead_depth, work_unit_size
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.scorers import (
+from pytest_evalindex.run.client import ModelAnswer
+from pytest_evalindex.run.evaluation import blank_sample, evaluate
+from pytest_evalindex.run.lookahead import ScoreAhead, WorkerQueue, lookahead_depth, work_unit_size
+from pytest_evalindex.run.writing import results_text
+from pytest_evalindex.scoring import (
     Score,
     ScorerError,
     ScorerTraits,
@@ -30,7 +30,7 @@ from pytest_evalindex.scorers import (
     resolve_scorer,
 )
 from pytest_evalindex.testing import FakeOpenAI
-from pytest_evalindex.writing import results_text
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 pytest_plugins = ["pytester"]
 
@@ -350,7 +350,7 @@ TRAIT_SCORERS = """
 import threading
 from pathlib import Path
 
-from pytest_evalindex.scorers import Score, ScorerTraits
+from pytest_evalindex.scoring import Score, ScorerTraits
 
 
 def where(response, record):

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex.aggregate import build_results
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.shards import in_shard, merge_results, parse_shard, shard_of
+from pytest_evalindex.results.aggregate import build_results
+from pytest_evalindex.results.shards import in_shard, merge_results, parse_shard, shard_of
 
 
 def test_parse_shard() -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex import sources
+from pytest_evalindex.data import sources
+from pytest_evalindex.data.sources import iter_rows, resolve_source, row_line, source_sha256
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.sources import iter_rows, resolve_source, row_line, source_sha256
 
 ROWS = [
     {"question": "What is 2+2?", "answer": "4"},

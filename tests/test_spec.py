@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex import benchmarks
+from pytest_evalindex.data import adapters
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import ScorerRef
-from pytest_evalindex.spec import (
+from pytest_evalindex.spec.index import (
     IndexSpec,
     Leaf,
     check_leaves,
@@ -22,6 +21,7 @@ from pytest_evalindex.spec import (
     format_weights_table,
     load_spec,
 )
+from pytest_evalindex.testset.records import ScorerRef
 
 BASE = """\
 name: demo_index
@@ -740,7 +740,7 @@ def test_unknown_adapter_lists_the_known_ones(project: Path) -> None:
     error = load_error(write_spec(project, text))
     assert error.field == "datasets[1].datasets[0].adapter"
     assert error.line == line_with(text, "general_mqc")
-    known = benchmarks.known_adapters()
+    known = adapters.known_adapters()
     assert {"general_qa", "general_mcq"} <= set(known)
     assert error.message == (
         f"unknown adapter 'general_mqc'; did you mean 'general_mcq'? known adapters: "
@@ -800,7 +800,7 @@ def test_check_leaves_on_a_dict_spec(tmp_path: Path) -> None:
     assert (info.value.line, info.value.field) == (None, "datasets[1].source")
 
 
-class FakeBenchmark(benchmarks.BaseAdapter):
+class FakeBenchmark(adapters.BaseAdapter):
     """A built-in benchmark stand-in: a default source, maybe no default scorer."""
 
     def __init__(

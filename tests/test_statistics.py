@@ -16,8 +16,8 @@ from typing import Any
 
 from factories import make_sample
 
-from pytest_evalindex.aggregate import build_tables
-from pytest_evalindex.compare import check_compare_fail, compare_results, parse_compare_fail
+from pytest_evalindex.results.aggregate import build_tables
+from pytest_evalindex.results.compare import check_compare_fail, compare_results, parse_compare_fail
 
 # name, weight, samples (of 500), mean accuracy of the base model
 DATASETS = (("qa", 0.5, 250, 0.4), ("math", 0.3, 150, 0.6), ("instr", 0.2, 100, 0.8))

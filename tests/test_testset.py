@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from pytest_evalindex.errors import EvalIndexError
-from pytest_evalindex.records import Message, Record, ScorerRef
-from pytest_evalindex.testset import read_testset, write_testset
+from pytest_evalindex.testset.jsonl import read_testset, write_testset
+from pytest_evalindex.testset.records import Message, Record, ScorerRef
 
 HEADER = {"spec": "demo", "seed": 42, "sampler": "weighted", "count": 2, "selected": 2}
 

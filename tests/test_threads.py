@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pytest_evalindex.threads import DaemonPool
+from pytest_evalindex.run.threads import DaemonPool
 
 
 def test_results_errors_and_the_thread_limit() -> None:

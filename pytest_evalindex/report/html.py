@@ -36,7 +36,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pytest_evalindex.results_schema import Comparison, Results, Sample
+from pytest_evalindex.results.schema import Comparison, Results, Sample
 
 # the fields of a base-run sample the report shows next to the new run's answer
 BASE_SAMPLE_FIELDS = ("id", "outcome", "score", "response", "reasoning", "explanation")

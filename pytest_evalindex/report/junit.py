@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from pytest_evalindex.report.terminal import shorten
-from pytest_evalindex.results_schema import Results, Sample
+from pytest_evalindex.results.schema import Results, Sample
 
 MISSED_TYPE = "evalindex.missed"
 EXPLANATION_CHARS = 200

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_evalindex.report.terminal import ALL_DATASETS, fmt_ci, fmt_score
-from pytest_evalindex.results_schema import Results, RunInfo, table_rows
-from pytest_evalindex.verdicts import Verdicts
+from pytest_evalindex.results.schema import Results, RunInfo, table_rows
+from pytest_evalindex.results.verdicts import Verdicts
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 TABLES = (("dataset", "By dataset"), ("subset", "By subset"), ("task_type", "By task type"),

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from pytest_evalindex.report.terminal import shorten
 
 if TYPE_CHECKING:
-    from pytest_evalindex.loading import LoadedIndex
-    from pytest_evalindex.records import Record
-    from pytest_evalindex.results_schema import Sample
+    from pytest_evalindex.results.schema import Sample
+    from pytest_evalindex.run.loading import LoadedIndex
     from pytest_evalindex.session import EvalIndexSession
+    from pytest_evalindex.testset.records import Record
 
 
 def describe_sample(record: Record, sample: Sample) -> str:
@@ -33,7 +33,7 @@ def describe_sample(record: Record, sample: Sample) -> str:
 def write_summary(terminalreporter: Any, session: EvalIndexSession) -> None:
     """Write the summary of every finished index, then the run's verdict lines."""
     from pytest_evalindex.report.terminal import format_missed, format_summary
-    from pytest_evalindex.verdicts import Verdicts
+    from pytest_evalindex.results.verdicts import Verdicts
 
     options = session.options
     verbosity = session.config.get_verbosity()
@@ -89,8 +89,8 @@ def partial_notes(
     session: EvalIndexSession, loaded: LoadedIndex
 ) -> list[tuple[str, dict[str, bool]]]:
     """What the end of a partial run did differently, for the terminal."""
-    from pytest_evalindex.partial import PARTIAL_RESULTS, comparison_note, partial_of
-    from pytest_evalindex.writing import suffixed
+    from pytest_evalindex.results.partial import PARTIAL_RESULTS, comparison_note, partial_of
+    from pytest_evalindex.run.writing import suffixed
 
     assert loaded.results is not None
     partial = partial_of(loaded.results)

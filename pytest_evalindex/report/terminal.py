@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pytest_evalindex.results_schema import (
+from pytest_evalindex.results.schema import (
     IndexSummary,
     MetricRow,
     Results,
@@ -58,7 +58,7 @@ def format_summary(results: Results) -> list[str]:
     """The index line first (and, for a run of part of the test set, how much of it ran),
     then one table per grouping."""
     lines = [format_index_line(results["index"])]
-    from pytest_evalindex.partial import header_line, partial_of
+    from pytest_evalindex.results.partial import header_line, partial_of
 
     partial = partial_of(results)
     if partial is not None:

@@ -1,0 +1,351 @@
+"""Requests in flight ahead of the items: the look-ahead that makes concurrency independent
+of the number of pytest processes.
+
+Each process knows which items it will run (serially: all of them; under xdist: whole work
+units, handed out by the scheduler of ``pytest_evalindex.run.xdist_scheduling`` so one worker owns
+every item of a unit). While item *i* runs, the requests of the next items of the same unit
+are already in flight, up to the process's share of ``--index-concurrency``. Every answer goes
+to the response cache the moment it arrives, so a record's request is never sent twice, not
+even across a crash. Answers whose scorer works outside this interpreter are scored ahead,
+in background threads, as they arrive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import CancelledError, Future
+from typing import Any
+
+import pytest
+
+from pytest_evalindex.items import IndexItem
+from pytest_evalindex.run.cache import ResponseCache, cache_key
+from pytest_evalindex.run.client import ChatClient, ModelAnswer
+from pytest_evalindex.run.threads import DaemonPool
+from pytest_evalindex.testset.records import Record
+
+
+def per_process_concurrency(concurrency: int, workers: int) -> int:
+    return max(1, math.ceil(concurrency / max(1, workers)))
+
+
+def lookahead_depth(concurrency: int, workers: int) -> int:
+    """How many items ahead of the running one a process hands requests to its pool:
+    twice what may be in flight (the pool caps that), so answers waiting to be scored
+    never leave the pool idle."""
+    return 2 * per_process_concurrency(concurrency, workers)
+
+
+def work_unit_size(n_items: int, workers: int, concurrency: int) -> int:
+    """Items per work unit: deep enough to keep a worker's share of requests in flight,
+    small enough to leave about four units a worker so the load stays balanced."""
+    depth = lookahead_depth(concurrency, workers)
+    return max(1, depth, math.ceil(n_items / (4 * max(1, workers))))
+
+
+def score_ahead_threads(workers: int) -> int:
+    """Scoring threads per process: its share of the cores (at least one). Each keeps one
+    math-verify helper or sandbox busy; more than the cores only adds processes to start
+    and switch between (measured on 2 cores with -n 2: two threads a process were slower
+    than one)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+class ScoreAhead:
+    """Scores answers as they arrive, in background threads; the item's call collects them.
+
+    ``scorer_for(record)`` gives the scorer to run ahead, or None to leave the record to its
+    item. A result is used only for the answer it was computed from; the item's call sees
+    the same Score, or the same ScorerError, that scoring in the call would have given.
+    """
+
+    def __init__(
+        self,
+        scorer_for: Callable[[Record], Callable[[str, Record], Any] | None],
+        *,
+        threads: int,
+    ) -> None:
+        self.scorer_for = scorer_for
+        self._pool = DaemonPool(threads, name="evalindex-score")
+        self._scores: dict[tuple[str, int], tuple[str, Future[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, record: Record, repeat: int, answer: ModelAnswer) -> None:
+        scorer = self.scorer_for(record)
+        if scorer is None:
+            return
+        try:
+            future = self._pool.submit(scorer, answer.content, record)
+        except RuntimeError:  # shut down: the run is over
+            return
+        with self._lock:
+            self._scores[(record.id, repeat)] = (answer.content, future)
+
+    def take(self, record: Record, repeat: int, content: str) -> Any | None:
+        """The score computed ahead for this answer (raising what the scorer raised), or
+        None when there is none and the caller should score it itself."""
+        with self._lock:
+            entry = self._scores.pop((record.id, repeat), None)
+        if entry is None or entry[0] != content:
+            return None
+        try:
+            return entry[1].result()
+        except CancelledError:
+            return None
+
+    def close(self, *, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        with self._lock:
+            self._scores.clear()
+
+
+def cached_chat(
+    client: ChatClient,
+    cache: ResponseCache | None,
+    messages: list[dict[str, Any]],
+    repeat: int,
+) -> ModelAnswer:
+    """The stored answer to these messages, else the client's, stored as it arrives."""
+    if cache is None:
+        return client.chat(messages)
+    key = cache_key(
+        base_url=client.base_url,
+        model=client.model,
+        messages=messages,
+        generation=client.generation,
+        repeat=repeat,
+    )
+    stored = cache.get(key)
+    if stored is not None:
+        return ModelAnswer.from_dict(stored, cached=True)
+    answer = client.chat(messages)
+    cache.put(key, answer.to_dict())
+    return answer
+
+
+class Requester:
+    """Answers records through the model client, from the cache when it can, keeping up to
+    ``max_in_flight`` requests running in background threads (and, with ``score_ahead``,
+    starting to score each answer the moment it arrives)."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        *,
+        cache: ResponseCache | None,
+        max_in_flight: int,
+        score_ahead: ScoreAhead | None = None,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.score_ahead = score_ahead
+        self._pool = DaemonPool(max_in_flight, name="evalindex-request")
+        self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
+        self._lock = threading.Lock()
+
+    def _fetch(self, record: Record, repeat: int) -> ModelAnswer:
+        answer = self._ask(record, repeat)
+        if self.score_ahead is not None:
+            self.score_ahead.start(record, repeat, answer)
+        return answer
+
+    def _ask(self, record: Record, repeat: int) -> ModelAnswer:
+        return cached_chat(self.client, self.cache, [m.model_dump() for m in record.input], repeat)
+
+    def submit(self, record: Record, repeat: int = 0) -> None:
+        with self._lock:
+            if (record.id, repeat) not in self._futures:
+                self._futures[(record.id, repeat)] = self._pool.submit(self._fetch, record, repeat)
+
+    def prefetch(self, pending: Iterable[tuple[Record, int]]) -> None:
+        for record, repeat in pending:
+            self.submit(record, repeat)
+
+    def answer(self, record: Record, repeat: int = 0) -> ModelAnswer:
+        self.submit(record, repeat)
+        with self._lock:
+            future = self._futures[(record.id, repeat)]
+        try:
+            return future.result()
+        finally:
+            # a wait cut short (pytest-timeout) leaves the request in flight: a rerun of
+            # the item waits for it instead of asking again
+            if future.done():
+                with self._lock:
+                    self._futures.pop((record.id, repeat), None)
+
+    def close(self) -> None:
+        # answers already received are in the cache; queued requests are dropped
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.score_ahead is not None:
+            self.score_ahead.close()
+        self.client.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def abandon(self) -> None:
+        """Stop at once (the run was interrupted): queued requests are dropped, those in
+        flight are left to finish or to die with the process. The client and the cache stay
+        open for them; each answer that still arrives is cached as usual."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.score_ahead is not None:
+            self.score_ahead.close(wait=False)
+
+
+class DefaultModel:
+    """The plugin's own ``model`` fixture value: ``model(record) -> ModelAnswer``."""
+
+    def __init__(self, requester: Requester) -> None:
+        self.requester = requester
+
+    def __call__(self, record: Record, repeat: int = 0) -> ModelAnswer:
+        return self.requester.answer(record, repeat)
+
+    def prefetch(self, pending: Iterable[tuple[Record, int]]) -> None:
+        self.requester.prefetch(pending)
+
+
+class JudgeModel:
+    """``judge_model(messages) -> str`` for judge scorers: its own endpoint, the same
+    retries, and the same cache (so a rerun never pays for a verdict twice)."""
+
+    def __init__(self, make_client: Callable[[], ChatClient], cache_dir: Any | None) -> None:
+        self._make_client = make_client
+        self._cache_dir = cache_dir
+        self._client: ChatClient | None = None
+        self._cache: ResponseCache | None = None
+        self._lock = threading.Lock()
+
+    def _ready(self) -> tuple[ChatClient, ResponseCache | None]:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+                if self._cache_dir is not None:
+                    self._cache = ResponseCache(self._cache_dir)
+            return self._client, self._cache
+
+    def __call__(self, messages: list[dict[str, str]]) -> str:
+        client, cache = self._ready()
+        # repeat -1 never collides with an answer of the model under test
+        return cached_chat(client, cache, messages, repeat=-1).content
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cache is not None:
+            self._cache.close()
+
+
+class WorkerQueue:
+    """The items an xdist worker runs after the current one, read from xdist's queue.
+
+    xdist keeps a worker's pending items in ``WorkerInteractor.torun`` (a deque behind a
+    lock) and the next one in ``nextitem_index``. That is not public API, so ``find``
+    returns None when the attributes are not there (another xdist version), and the
+    look-ahead falls back to the work-unit plan. Not used with ``--dist worksteal``, where
+    another worker may take queued items away.
+    """
+
+    def __init__(self, interactor: Any, items: list[pytest.Item]) -> None:
+        self.interactor = interactor
+        self.items = items
+
+    @classmethod
+    def find(cls, config: pytest.Config, items: list[pytest.Item]) -> WorkerQueue | None:
+        for plugin in config.pluginmanager.get_plugins():
+            queue = getattr(plugin, "torun", None)
+            if (
+                type(plugin).__name__ == "WorkerInteractor"
+                and hasattr(plugin, "nextitem_index")
+                and callable(getattr(queue, "lock", None))
+            ):
+                return cls(plugin, items)
+        return None
+
+    def after_current(self, limit: int) -> list[pytest.Item] | None:
+        """Up to ``limit`` items, in the order this worker will run them; None when the
+        queue cannot be read."""
+        try:
+            with self.interactor.torun.lock() as queued:
+                indices = [self.interactor.nextitem_index, *itertools.islice(queued, limit)]
+        except (AttributeError, TypeError, RuntimeError):
+            return None
+        # the shutdown marker is not an int; bool is excluded for safety
+        return [
+            self.items[i]
+            for i in indices[:limit]
+            if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.items)
+        ]
+
+
+def plan_work_units(nodeids: list[str], *, workers: int, concurrency: int) -> dict[str, str]:
+    """Node id → work unit name, consecutive runs of ``work_unit_size`` items in collection
+    order. Workers compute the same plan from the same collection."""
+    size = work_unit_size(len(nodeids), workers, concurrency)
+    return {nodeid: f"evalindex-unit-{i // size}" for i, nodeid in enumerate(nodeids)}
+
+
+class LookAheadPlan:
+    """Which items this process runs after each one, and how far requests were handed over.
+
+    ``dist`` is how xdist hands out items ("no" on a serial run): under ``load`` the
+    scheduler gives whole work units, under ``loadscope``/``loadfile`` a dataset or a file
+    goes to one worker; under other modes nothing says which worker runs what, so an item
+    looks ahead only at itself."""
+
+    def __init__(self, *, repeats: int, depth: int) -> None:
+        self.repeats = repeats
+        self.depth = depth
+        # node id -> the items this process runs after it, in order
+        self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
+        # id of a run group -> how far into it requests have been handed to the model
+        self.prefetched_until: dict[int, int] = {}
+        # on an xdist worker: what xdist has queued for it, across work units
+        self.worker_queue: WorkerQueue | None = None
+
+    def group(self, items: list[IndexItem], dist: str, *, workers: int, concurrency: int) -> None:
+        groups: dict[str, list[IndexItem]] = {}
+        if dist == "no":
+            groups["all"] = items
+        elif dist == "load":
+            plan = plan_work_units(
+                [i.nodeid for i in items], workers=workers, concurrency=concurrency
+            )
+            for item in items:
+                groups.setdefault(plan[item.nodeid], []).append(item)
+        elif dist in ("loadscope", "loadfile"):
+            # xdist keeps a dataset (loadscope) or a whole file (loadfile) on one worker
+            for item in items:
+                parent = item.parent
+                assert parent is not None
+                scope = parent.nodeid if dist == "loadscope" else str(item.path)
+                groups.setdefault(scope, []).append(item)
+        else:
+            # no guarantee which worker runs what: no look-ahead beyond the item itself
+            groups = {item.nodeid: [item] for item in items}
+        for members in groups.values():
+            for position, item in enumerate(members):
+                self.run_groups[item.nodeid] = (members, position)
+
+    def upcoming(self, item: IndexItem) -> list[tuple[Record, int]]:
+        """Requests to hand to the model before ``item`` runs: its own and those of the
+        items this process runs after it, up to the look-ahead depth, less those handed
+        over already (the model also drops duplicates; asking for an answer submits it)."""
+        repeats = range(self.repeats)
+        if self.worker_queue is not None:
+            queued = self.worker_queue.after_current(self.depth)
+            if queued is not None:
+                ahead = [item, *(i for i in queued if isinstance(i, IndexItem))]
+                return [(i.record, repeat) for i in ahead for repeat in repeats]
+        members, position = self.run_groups.get(item.nodeid, ([item], 0))
+        # items before the mark were handed over already, this one included
+        end = min(len(members), position + self.depth + 1)
+        start = max(position, self.prefetched_until.get(id(members), 0))
+        if start >= end:
+            return []
+        self.prefetched_until[id(members)] = end
+        return [(i.record, repeat) for i in members[start:end] for repeat in repeats]

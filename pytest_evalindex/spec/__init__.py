@@ -1,0 +1,1 @@
+"""The index spec: the YAML a user writes, validated, and its tree of weighted datasets."""

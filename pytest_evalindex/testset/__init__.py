@@ -1,0 +1,1 @@
+"""The frozen test set: the record type, sampling it from a spec, and its JSONL file."""
