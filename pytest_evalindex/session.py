@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,11 +188,15 @@ class EvalIndexSession:
         )
         if items and not self.config.option.collectonly:
             self.warm_up_scorers()
-        if self.is_worker and dist != "worksteal":
-            from pytest_evalindex.run.lookahead import WorkerQueue
 
-            # the worker's own queue says what it runs next, also beyond the current unit
-            self.lookahead.worker_queue = WorkerQueue.find(self.config, session.items)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        # pytest says which item runs after this one (an xdist worker waits until it
+        # knows): the look-ahead follows it across the end of a work unit
+        self.lookahead.runs_next(item, nextitem)
+        return (yield)
 
     def warm_up_scorers(self) -> None:
         """Start what the scorers need before the first answer arrives (math-verify's

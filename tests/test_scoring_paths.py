@@ -20,7 +20,7 @@ from helpers import assert_outcomes
 
 from pytest_evalindex.run.client import ModelAnswer
 from pytest_evalindex.run.evaluation import blank_sample, evaluate
-from pytest_evalindex.run.lookahead import ScoreAhead, WorkerQueue, lookahead_depth, work_unit_size
+from pytest_evalindex.run.lookahead import ScoreAhead, lookahead_depth, work_unit_size
 from pytest_evalindex.run.writing import results_text
 from pytest_evalindex.scoring import (
     Score,
@@ -488,48 +488,6 @@ def test_requests_stay_in_flight_while_the_main_thread_scores(
 
 
 # --------------------------------------------------------------------------- look-ahead
-
-
-class FakeQueue:
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
-
-    def lock(self) -> Any:
-        import contextlib
-
-        return contextlib.nullcontext(self.items)
-
-
-class FakeInteractor:
-    """The two attributes of xdist's WorkerInteractor that WorkerQueue reads."""
-
-    def __init__(self, next_index: Any, queued: list[Any]) -> None:
-        self.nextitem_index = next_index
-        self.torun = FakeQueue(queued)
-
-
-def test_worker_queue_reads_what_the_worker_runs_next() -> None:
-    items: list[Any] = [f"item{i}" for i in range(10)]
-    shutdown = object()  # xdist's marker is not an int
-    queue = WorkerQueue(FakeInteractor(3, [4, 7, 8, shutdown]), items)
-    assert queue.after_current(10) == ["item3", "item4", "item7", "item8"]
-    assert queue.after_current(2) == ["item3", "item4"]
-    assert WorkerQueue(FakeInteractor(shutdown, []), items).after_current(5) == []
-
-
-def test_worker_queue_falls_back_when_xdist_is_not_what_it_expects(
-    pytestconfig: pytest.Config,
-) -> None:
-    class Unreadable:
-        nextitem_index = 1
-        torun = None
-
-    assert WorkerQueue(Unreadable(), []).after_current(4) is None
-    found = WorkerQueue.find(pytestconfig, [])
-    if hasattr(pytestconfig, "workerinput"):  # this test runs on an xdist worker
-        assert found is not None and found.after_current(4) is not None
-    else:
-        assert found is None
 
 
 def test_look_ahead_is_twice_the_requests_a_process_keeps_in_flight() -> None:

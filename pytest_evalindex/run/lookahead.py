@@ -12,7 +12,6 @@ in background threads, as they arrive.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import threading
@@ -240,48 +239,6 @@ class JudgeModel:
             self._cache.close()
 
 
-class WorkerQueue:
-    """The items an xdist worker runs after the current one, read from xdist's queue.
-
-    xdist keeps a worker's pending items in ``WorkerInteractor.torun`` (a deque behind a
-    lock) and the next one in ``nextitem_index``. That is not public API, so ``find``
-    returns None when the attributes are not there (another xdist version), and the
-    look-ahead falls back to the work-unit plan. Not used with ``--dist worksteal``, where
-    another worker may take queued items away.
-    """
-
-    def __init__(self, interactor: Any, items: list[pytest.Item]) -> None:
-        self.interactor = interactor
-        self.items = items
-
-    @classmethod
-    def find(cls, config: pytest.Config, items: list[pytest.Item]) -> WorkerQueue | None:
-        for plugin in config.pluginmanager.get_plugins():
-            queue = getattr(plugin, "torun", None)
-            if (
-                type(plugin).__name__ == "WorkerInteractor"
-                and hasattr(plugin, "nextitem_index")
-                and callable(getattr(queue, "lock", None))
-            ):
-                return cls(plugin, items)
-        return None
-
-    def after_current(self, limit: int) -> list[pytest.Item] | None:
-        """Up to ``limit`` items, in the order this worker will run them; None when the
-        queue cannot be read."""
-        try:
-            with self.interactor.torun.lock() as queued:
-                indices = [self.interactor.nextitem_index, *itertools.islice(queued, limit)]
-        except (AttributeError, TypeError, RuntimeError):
-            return None
-        # the shutdown marker is not an int; bool is excluded for safety
-        return [
-            self.items[i]
-            for i in indices[:limit]
-            if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.items)
-        ]
-
-
 def plan_work_units(nodeids: list[str], *, workers: int, concurrency: int) -> dict[str, str]:
     """Node id → work unit name, consecutive runs of ``work_unit_size`` items in collection
     order. Workers compute the same plan from the same collection."""
@@ -295,7 +252,14 @@ class LookAheadPlan:
     ``dist`` is how xdist hands out items ("no" on a serial run): under ``load`` the
     scheduler gives whole work units, under ``loadscope``/``loadfile`` a dataset or a file
     goes to one worker; under other modes nothing says which worker runs what, so an item
-    looks ahead only at itself."""
+    looks ahead only at itself and the item after it.
+
+    The item after the current one is what pytest passes to ``pytest_runtest_protocol`` as
+    ``nextitem`` (an xdist worker waits until it knows it). It confirms the plan: while it is
+    the next member of the current group, requests run ahead inside the group; when it is
+    not (a work unit ends, or the rest of a unit went elsewhere), the look-ahead moves on
+    to the group of that next item, from that item on.
+    """
 
     def __init__(self, *, repeats: int, depth: int) -> None:
         self.repeats = repeats
@@ -304,14 +268,17 @@ class LookAheadPlan:
         self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
         # id of a run group -> how far into it requests have been handed to the model
         self.prefetched_until: dict[int, int] = {}
-        # on an xdist worker: what xdist has queued for it, across work units
-        self.worker_queue: WorkerQueue | None = None
+        # (node id of the running item, the item pytest runs after it)
+        self.next_item: tuple[str, pytest.Item | None] | None = None
+        self.dist = "no"
 
     def group(self, items: list[IndexItem], dist: str, *, workers: int, concurrency: int) -> None:
+        self.dist = dist
         groups: dict[str, list[IndexItem]] = {}
         if dist == "no":
             groups["all"] = items
         elif dist == "load":
+            # the controller's scheduler plans the same units from the same collection
             plan = plan_work_units(
                 [i.nodeid for i in items], workers=workers, concurrency=concurrency
             )
@@ -325,27 +292,58 @@ class LookAheadPlan:
                 scope = parent.nodeid if dist == "loadscope" else str(item.path)
                 groups.setdefault(scope, []).append(item)
         else:
-            # no guarantee which worker runs what: no look-ahead beyond the item itself
+            # no guarantee which worker runs what beyond the next item
             groups = {item.nodeid: [item] for item in items}
         for members in groups.values():
             for position, item in enumerate(members):
                 self.run_groups[item.nodeid] = (members, position)
 
+    def runs_next(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Called as pytest starts running ``item``, with the item it runs after it."""
+        self.next_item = (item.nodeid, nextitem)
+
     def upcoming(self, item: IndexItem) -> list[tuple[Record, int]]:
         """Requests to hand to the model before ``item`` runs: its own and those of the
         items this process runs after it, up to the look-ahead depth, less those handed
         over already (the model also drops duplicates; asking for an answer submits it)."""
-        repeats = range(self.repeats)
-        if self.worker_queue is not None:
-            queued = self.worker_queue.after_current(self.depth)
-            if queued is not None:
-                ahead = [item, *(i for i in queued if isinstance(i, IndexItem))]
-                return [(i.record, repeat) for i in ahead for repeat in repeats]
         members, position = self.run_groups.get(item.nodeid, ([item], 0))
-        # items before the mark were handed over already, this one included
-        end = min(len(members), position + self.depth + 1)
+        if self.group_ends_here(item, members, position):
+            wanted = self.ahead_in(members, position, 1)
+            following = self.next_item[1] if self.next_item is not None else None
+            if isinstance(following, IndexItem):
+                # look ahead from what this process runs next, inside that item's group
+                next_members, next_position = self.run_groups.get(
+                    following.nodeid, ([following], 0)
+                )
+                wanted += self.ahead_in(next_members, next_position, self.depth)
+        else:
+            wanted = self.ahead_in(members, position, self.depth + 1)
+        return [(i.record, repeat) for i in wanted for repeat in range(self.repeats)]
+
+    def group_ends_here(self, item: IndexItem, members: list[IndexItem], position: int) -> bool:
+        """Whether this process runs something other than the group's next member after
+        ``item``, by pytest's own ``nextitem``. Without it (the item was not started by
+        pytest's protocol) the plan stands."""
+        if self.next_item is None or self.next_item[0] != item.nodeid:
+            return False
+        following = self.next_item[1]
+        successor = members[position + 1] if position + 1 < len(members) else None
+        if following is successor:
+            return False
+        # a serial run's one group is the whole session: another test in between ends nothing
+        return not (
+            self.dist == "no"
+            and following is not None
+            and successor is not None
+            and not isinstance(following, IndexItem)
+        )
+
+    def ahead_in(self, members: list[IndexItem], position: int, count: int) -> list[IndexItem]:
+        """Up to ``count`` members from ``position`` on, less those handed over already."""
+        # items before the mark were handed over already
+        end = min(len(members), position + count)
         start = max(position, self.prefetched_until.get(id(members), 0))
         if start >= end:
             return []
         self.prefetched_until[id(members)] = end
-        return [(i.record, repeat) for i in members[start:end] for repeat in repeats]
+        return members[start:end]
