@@ -383,8 +383,7 @@ def xdist_floor() -> str:
     return line.split(">=")[1].split('"')[0]
 
 
-@pytest.fixture(scope="module")
-def floor_xdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def install_xdist_floor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pytest-xdist at the floor pyproject.toml sets, installed into a folder of its own
     (from the package index pip is configured with)."""
     version = xdist_floor()
@@ -434,40 +433,38 @@ def run_index_with_xdist(project: Path, pythonpath: list[Path], out: str) -> dic
     return {"ran": ran, "results": results, "requests": requests, "xdist": version}
 
 
-def test_an_index_runs_in_work_units_under_the_oldest_xdist_allowed(
-    floor_xdist: Path, tmp_path: Path
+@pytest.mark.parametrize("xdist_version", ["oldest allowed", "installed"])
+def test_an_index_runs_in_whole_work_units_under_each_xdist(
+    xdist_version: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    import xdist
+
     (tmp_path / "floor.yaml").write_text(FLOOR_SPEC)
     rows = [json.dumps({"id": f"r{i}", "q": f"question {i}", "a": f"A{i}"}) for i in range(24)]
     (tmp_path / "rows.jsonl").write_text("\n".join(rows) + "\n")
     (tmp_path / "conftest.py").write_text(RECORDER)
-
-    oldest = run_index_with_xdist(tmp_path, [floor_xdist, ROOT], "oldest.json")
-    installed = run_index_with_xdist(tmp_path, [ROOT], "installed.json")
-    import xdist
-
-    assert oldest["xdist"] == xdist_floor()
-    assert installed["xdist"] == xdist.__version__
+    if xdist_version == "installed":
+        run = run_index_with_xdist(tmp_path, [ROOT], "out.json")
+        assert run["xdist"] == xdist.__version__
+    else:
+        floor = install_xdist_floor(tmp_path_factory)
+        run = run_index_with_xdist(tmp_path, [floor, ROOT], "out.json")
+        assert run["xdist"] == xdist_floor()
 
     # 2 workers, concurrency 4: units of max(4, 24 / 8) = 4 consecutive records
     nodeids = [f"floor.yaml::qa::qa/r{i}" for i in range(24)]
     unit_of = plan_work_units(nodeids, workers=2, concurrency=4)
-    for run in (oldest, installed):
-        assert sorted(run["ran"]) == ["gw0", "gw1"]
-        assert sorted(n for ran in run["ran"].values() for n in ran) == sorted(nodeids)
-        for ran in run["ran"].values():
-            # each worker ran whole units, each unit's items in order
-            units = [unit_of[n] for n in ran]
-            for unit in set(units):
-                members = [n for n in ran if unit_of[n] == unit]
-                assert members == [n for n in nodeids if unit_of[n] == unit]
-        assert run["requests"] == 24  # never a record asked twice
-        index = run["results"]["index"]
-        assert index["count"] == 24
-        assert index["errors"] == 0
-    scores = [
-        sorted((s["id"], s["score"]) for s in run["results"]["samples"])
-        for run in (oldest, installed)
-    ]
-    assert scores[0] == scores[1]
-    assert sum(score for _id, score in scores[0]) == 18
+    assert len(set(unit_of.values())) == 6
+    assert sorted(run["ran"]) == ["gw0", "gw1"]
+    assert sorted(n for ran in run["ran"].values() for n in ran) == sorted(nodeids)
+    for ran in run["ran"].values():
+        # a worker that ran any item of a unit ran all of it, in order
+        for unit in {unit_of[n] for n in ran}:
+            members = [n for n in ran if unit_of[n] == unit]
+            assert members == [n for n in nodeids if unit_of[n] == unit]
+    assert run["requests"] == 24  # never a record asked twice
+    assert run["results"]["index"]["count"] == 24
+    assert run["results"]["index"]["errors"] == 0
+    # the same results under either version: every fourth answer is wrong
+    scores = sorted((s["id"], s["score"]) for s in run["results"]["samples"])
+    assert scores == sorted((f"qa/r{i}", 1.0 if i % 4 else 0.0) for i in range(24))
