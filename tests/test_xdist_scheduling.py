@@ -352,6 +352,80 @@ def test_different_collections_are_reported_and_nothing_runs() -> None:
     assert sched.tests_finished
 
 
+# --------------------------------------------------------------------------- the look-ahead
+
+LOOK_AHEAD_SPEC = """
+name: ahead
+sampler: uniform
+count: 40
+datasets:
+  - name: echo
+    adapter: general_qa
+    source: rows.jsonl
+    fields: {id: id, input: q, target: a}
+    scorer: exact_match
+"""
+
+# when each item's call starts; each call then lingers, so requests handed over during it
+# have reached the server well before the next item starts
+CALL_TIMES = """
+import json, os, time
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "serial")
+    with open(f"calls-{worker}.jsonl", "a") as out:
+        out.write(json.dumps([item.nodeid, time.monotonic()]) + "\\n")
+    try:
+        return (yield)
+    finally:
+        time.sleep(0.1)
+"""
+
+
+def test_each_item_was_asked_before_it_started_also_across_work_units(
+    pytester: pytest.Pytester, run_mode: list[str]
+) -> None:
+    from helpers import assert_outcomes
+
+    from pytest_evalindex.testing import FakeOpenAI
+
+    pytester.makefile(".yaml", ahead=LOOK_AHEAD_SPEC)
+    rows = [json.dumps({"id": f"r{i}", "q": f"question {i}", "a": f"A{i}"}) for i in range(40)]
+    (pytester.path / "rows.jsonl").write_text("\n".join(rows) + "\n")
+    pytester.makeconftest(CALL_TIMES)
+
+    def answer(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+        return "A" + messages[-1]["content"].split()[-1]
+
+    with FakeOpenAI(responder=answer) as fake:
+        result = pytester.runpytest(
+            "--index", "ahead.yaml", "--index-base-url", fake.base_url, "--index-model", "m",
+            "--index-no-cache", "--index-concurrency", "4", *run_mode,
+        )  # fmt: skip
+        asked = {
+            "r" + r.json["messages"][-1]["content"].split()[-1]: r.received_at
+            for r in fake.requests
+            if r.json
+        }
+    assert_outcomes(result, passed=40)
+    assert len(asked) == 40
+    calls = {
+        path.stem: [json.loads(line) for line in path.read_text().split("\n") if line]
+        for path in pytester.path.glob("calls-*.jsonl")
+    }
+    assert len(calls) == (2 if run_mode else 1)
+    # -n 2 with concurrency 4: units of 5 records, so each worker crosses unit boundaries
+    starts = 0
+    for process_calls in calls.values():
+        for nodeid, started_at in process_calls[1:]:
+            record = nodeid.rsplit("/", 1)[1]
+            assert asked[record] < started_at, f"{nodeid} was asked only when it started"
+            starts += 1
+    assert starts == 40 - len(calls)
+
+
 # --------------------------------------------------------------------------- the floor
 
 FLOOR_SPEC = """
