@@ -47,6 +47,8 @@ class RecordingNode:
         self.batches.append(list(indices))
 
     def shutdown(self) -> None:
+        # a second call would send the worker a second shutdown command
+        assert not self.down, "shut down twice"
         self.down = True
 
     def __repr__(self) -> str:

@@ -6,10 +6,10 @@ units, handed out by the scheduler of ``pytest_evalindex.run.xdist_scheduling`` 
 owns every item of a unit, and planned by each worker from its own collection). While item
 *i* runs, the requests of the next items of the same unit are already in flight, up to the
 process's share of ``--index-concurrency``; pytest's ``nextitem`` says when the worker
-moves on to another unit, and the look-ahead follows. Nothing of xdist's own state is read. Every answer goes
-to the response cache the moment it arrives, so a record's request is never sent twice, not
-even across a crash. Answers whose scorer works outside this interpreter are scored ahead,
-in background threads, as they arrive.
+moves on to another unit, and the look-ahead follows. Nothing of xdist's own state is read.
+Every answer goes to the response cache the moment it arrives, so a record's request is never
+sent twice, not even across a crash. Answers whose scorer works outside this interpreter are
+scored ahead, in background threads, as they arrive.
 """
 
 from __future__ import annotations

@@ -198,11 +198,10 @@ class WorkUnitScheduling:
         for node in self.nodes:
             if self.queue and node in self.registered:
                 self.send(node, self.queue.popleft())
+        # the next units for nodes already at the mark; with nothing left queued, each
+        # node is told to shut down after what it has
         for node in self.nodes:
             self.top_up(node)
-        if not self.queue:
-            for node in self.nodes:
-                node.shutdown()
 
     def work_units(self, collection: list[str]) -> list[Unit]:
         """The collection cut into work units of collection indices, largest first."""
@@ -225,7 +224,7 @@ class WorkUnitScheduling:
         if node.shutting_down or node not in self.registered:
             return
         if not self.queue:
-            node.shutdown()
+            node.shutdown()  # after the items it has; sent once (shutting_down from now on)
             return
         while self.queue and self.pending_count(node) <= self.low_water:
             self.send(node, self.queue.popleft())
