@@ -184,7 +184,12 @@ class EvalIndexSession:
         workerinput = getattr(self.config, "workerinput", {})
         dist = workerinput.get("evalindex_dist", "each") if self.is_worker else "no"
         self.lookahead.group(
-            items, dist, workers=self.workers(), concurrency=self.options.concurrency
+            items,
+            dist,
+            workers=self.workers(),
+            concurrency=self.options.concurrency,
+            collection=[i.nodeid for i in session.items],
+            is_index_nodeid=self.is_index_nodeid,
         )
         if items and not self.config.option.collectonly:
             self.warm_up_scorers()

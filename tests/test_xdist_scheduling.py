@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_evalindex.run.lookahead import lookahead_depth, plan_work_units
+from pytest_evalindex.run.lookahead import lookahead_depth, plan_work_units, work_unit_keys
 from pytest_evalindex.run.xdist_scheduling import WorkUnitScheduling
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,6 +177,27 @@ def test_other_tests_keep_module_and_class_scopes(workers: int) -> None:
     # no batch mixes index items with other tests
     for batch in batches:
         assert len({is_index(collection[i]) for i in batch}) == 1
+
+
+def test_workers_group_items_as_the_scheduler_hands_them_out() -> None:
+    # index items whose file lies outside the rootdir have node ids without a path, which
+    # the controller cannot tell from other tests: whatever it decides, each worker, which
+    # groups its items by work_unit_keys, must expect exactly the units it is sent
+    collection = [
+        *index_ids(12),
+        *(f"::facts::facts/f{i}" for i in range(7)),
+        "tests/test_a.py::test_one",
+        "tests/test_a.py::test_two",
+    ]
+    sched, nodes, _ = started(collection, 2, concurrency=2)
+    run_to_the_end(sched, nodes)
+    keys = work_unit_keys(collection, is_index, workers=2, concurrency=2)
+    expected: dict[str, list[int]] = {}
+    for index, nodeid in enumerate(collection):
+        expected.setdefault(keys[nodeid], []).append(index)
+    batches = sorted(batch for node in nodes for batch in node.batches)
+    assert batches == sorted(expected.values())
+    assert list(range(12, 19)) in batches  # the path-less items went out as one scope
 
 
 def test_units_go_out_largest_first_and_spread_over_the_nodes() -> None:

@@ -248,6 +248,28 @@ def plan_work_units(nodeids: list[str], *, workers: int, concurrency: int) -> di
     return {nodeid: f"evalindex-unit-{i // size}" for i, nodeid in enumerate(nodeids)}
 
 
+def work_unit_keys(
+    collection: list[str],
+    is_index_nodeid: Callable[[str], bool],
+    *,
+    workers: int,
+    concurrency: int,
+) -> dict[str, str]:
+    """Node id → the work unit it goes out in under ``--dist load``, for the whole
+    collection: index items by ``plan_work_units``, other tests by module or class (as
+    ``--dist loadscope`` groups them). The controller's scheduler hands out these units and
+    each worker computes the same from its own collection, which xdist has checked to be
+    the controller's, so both agree whatever ``is_index_nodeid`` says."""
+    plan = plan_work_units(
+        [nodeid for nodeid in collection if is_index_nodeid(nodeid)],
+        workers=workers,
+        concurrency=concurrency,
+    )
+    return {
+        nodeid: plan.get(nodeid) or "scope " + nodeid.rsplit("::", 1)[0] for nodeid in collection
+    }
+
+
 class LookAheadPlan:
     """Which items this process runs after each one, and how far requests were handed over.
 
@@ -274,18 +296,32 @@ class LookAheadPlan:
         self.next_item: tuple[str, pytest.Item | None] | None = None
         self.dist = "no"
 
-    def group(self, items: list[IndexItem], dist: str, *, workers: int, concurrency: int) -> None:
+    def group(
+        self,
+        items: list[IndexItem],
+        dist: str,
+        *,
+        workers: int,
+        concurrency: int,
+        collection: list[str] | None = None,
+        is_index_nodeid: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``items`` are this process's index items; under ``load``, ``collection`` (every
+        node id, in order) and ``is_index_nodeid`` give the controller's work units."""
         self.dist = dist
         groups: dict[str, list[IndexItem]] = {}
         if dist == "no":
             groups["all"] = items
         elif dist == "load":
-            # the controller's scheduler plans the same units from the same collection
-            plan = plan_work_units(
-                [i.nodeid for i in items], workers=workers, concurrency=concurrency
+            # the controller's scheduler hands out the same units, planned the same way
+            unit_of = work_unit_keys(
+                collection if collection is not None else [i.nodeid for i in items],
+                is_index_nodeid or (lambda nodeid: True),
+                workers=workers,
+                concurrency=concurrency,
             )
             for item in items:
-                groups.setdefault(plan[item.nodeid], []).append(item)
+                groups.setdefault(unit_of[item.nodeid], []).append(item)
         elif dist in ("loadscope", "loadfile"):
             # xdist keeps a dataset (loadscope) or a whole file (loadfile) on one worker
             for item in items:

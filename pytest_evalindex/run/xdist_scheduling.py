@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from pytest_evalindex.run.lookahead import lookahead_depth, plan_work_units
+from pytest_evalindex.run.lookahead import lookahead_depth, work_unit_keys
 
 
 class Node(Protocol):
@@ -205,16 +205,12 @@ class WorkUnitScheduling:
 
     def work_units(self, collection: list[str]) -> list[Unit]:
         """The collection cut into work units of collection indices, largest first."""
-        unit_of = plan_work_units(
-            [nodeid for nodeid in collection if self.is_index_nodeid(nodeid)],
-            workers=self.workers,
-            concurrency=self.concurrency,
+        unit_of = work_unit_keys(
+            collection, self.is_index_nodeid, workers=self.workers, concurrency=self.concurrency
         )
-        units: dict[tuple[str, str], Unit] = {}
+        units: dict[str, Unit] = {}
         for index, nodeid in enumerate(collection):
-            unit = unit_of.get(nodeid)
-            key = ("unit", unit) if unit is not None else ("scope", nodeid.rsplit("::", 1)[0])
-            units.setdefault(key, deque()).append(index)
+            units.setdefault(unit_of[nodeid], deque()).append(index)
         # sorted() is stable: units of the same size keep collection order
         return sorted(units.values(), key=len, reverse=True)
 
