@@ -356,6 +356,10 @@ class EvalIndexSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.signals.restore()
+        if self.interrupted:
+            # the requests abandoned at the interruption had until now to reach the cache;
+            # whatever is still in flight is dropped with the connections
+            self.models.close(wait=False)
 
     def stop_at_once(self) -> None:
         """Interrupted: tell the workers, drop queued requests, leave those in flight."""

@@ -178,11 +178,13 @@ class Requester:
                 with self._lock:
                     self._futures.pop((record.id, repeat), None)
 
-    def close(self) -> None:
-        # answers already received are in the cache; queued requests are dropped
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Drop queued requests and close the client and the cache. With ``wait`` the
+        requests in flight finish first; without, they fail where they are (the run was
+        interrupted and is over: every answer that arrived is in the cache)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
         if self.score_ahead is not None:
-            self.score_ahead.close()
+            self.score_ahead.close(wait=wait)
         self.client.close()
         if self.cache is not None:
             self.cache.close()

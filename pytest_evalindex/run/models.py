@@ -209,8 +209,8 @@ class RunModels:
         self.judge = JudgeModel(make_client, self.cache_dir())
         return {"judge_model": self.judge, "sandbox": self.options.sandbox}
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         if self.model is not None:
-            self.model.requester.close()
+            self.model.requester.close(wait=wait)
         if self.judge is not None:
             self.judge.close()
