@@ -155,26 +155,19 @@ def test_scores_are_identical_to_always_running_the_full_check(
 # --------------------------------------------------------------------------- worker pool
 
 
-def test_a_prestarted_worker_serves_the_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    started: list[object] = []
-
-    class CountedWorker(math_scorer._Worker):
-        def __init__(self, *args: Any) -> None:
-            started.append(self)
-            super().__init__(*args)
-
-    monkeypatch.setattr(math_scorer, "_Worker", CountedWorker)
+def test_a_prestarted_worker_serves_the_first_call() -> None:
     pool = math_scorer.WorkerPool("math:sqrt", max_workers=2)
     try:
         pool.prestart()
         pool.prestart()  # one is starting already: nothing more
         assert pool.call((49,), 60) == 7.0
         assert pool.call((64,), 60) == 8.0
-        assert len(started) == 1
+        assert pool.started_workers == 1
         assert pool.idle_workers == 1
     finally:
         pool.close()
     assert pool.idle_workers == 0
+    assert pool.started_workers == 1
 
 
 def test_closing_a_pool_stops_the_worker_it_is_starting() -> None:
