@@ -99,7 +99,7 @@ def test_quickstart_runs_end_to_end_on_the_embedded_model(pytester: pytest.Pytes
 
 
 def test_no_endpoint_and_no_extra_is_one_clear_message(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_mode: list[str]
 ) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     # as on a machine without the extra (the plugin's own switch for exactly that)
@@ -107,7 +107,9 @@ def test_no_endpoint_and_no_extra_is_one_clear_message(
     pytester.makefile(".yaml", spec="name: s\ndatasets:\n  - name: d\n    adapter: general_qa\n"
                       "    source: d.jsonl\n    fields: {input: q, target: a}\n")  # fmt: skip
     (pytester.path / "d.jsonl").write_text('{"q": "x", "a": "y"}\n{"q": "z", "a": "w"}\n')
-    result = pytester.runpytest_subprocess("--index", "spec.yaml", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--index", "spec.yaml", "-p", "no:cacheprovider", *run_mode
+    )
     assert result.ret != 0
     out = result.stdout.str()
     assert "pip install 'pytest-evalindex[local]'" in out
