@@ -19,7 +19,6 @@ REFUSED = (
 )
 NO_INDEX = "runs no index: there is nothing for workers to do"
 GOLDEN = "tests/test_golden_results.py runs every example suite serially and with -n 2"
-SERIAL = "serial only so far: not yet checked under -n 2"
 EXITFIRST = (
     "-x under -n 2 stops the workers wherever their timing has them, so how many records "
     "ran is not fixed (and xdist exits with status 2); serially it is exact"
@@ -40,7 +39,6 @@ SINGLE_MODE: dict[str, str] = {
     "test_gates_plugin.py::test_missing_gate_row_stops_before_any_request_naming_the_rows_that_exist": REFUSED,  # noqa: E501
     "test_gates_plugin.py::test_shards_merged_equal_one_run": WORKERS,
     "test_hookspec.py::test_hooks_are_registered_for_every_run": NO_INDEX,
-    "test_local_model.py::test_quickstart_runs_end_to_end_on_the_embedded_model": SERIAL,
     "test_other_plugins.py::test_a_worker_killed_by_timeout_leaves_an_error_sample": WORKERS,
     "test_partial.py::test_exitfirst_names_its_cause": EXITFIRST,
     "test_plugin.py::test_bad_spec_is_usage_error_without_traceback": REFUSED,
@@ -58,8 +56,6 @@ SINGLE_MODE: dict[str, str] = {
     "test_preflight.py::test_hub_source_without_network_fails_fast_with_one_message": REFUSED,
     "test_preflight.py::test_judge_without_any_endpoint_stops_before_any_request": REFUSED,
     "test_preflight.py::test_unwritable_output_stops_before_any_request": REFUSED,
-    "test_scoring_paths.py::test_behind_a_users_model_wrapper_answers_are_scored_in_the_call": SERIAL,  # noqa: E501
-    "test_scoring_paths.py::test_math_is_scored_beside_the_requests_with_the_same_results": SERIAL,
 }
 
 # writes the plugin tests that do not take run_mode, as collected
