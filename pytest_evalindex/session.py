@@ -271,6 +271,7 @@ class EvalIndexSession:
         report = yield
         if self.stop_reason:
             item.session.shouldstop = self.stop_reason
+            report.evalindex_stop = self.stop_reason  # for the controller, under xdist
         if not isinstance(item, IndexItem):
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
@@ -314,6 +315,9 @@ class EvalIndexSession:
         data = getattr(report, "evalindex", None)
         if self.is_worker:
             return
+        stop = getattr(report, "evalindex_stop", None)
+        if stop and not self.stop_reason:
+            self.stop_reason = str(stop)
         if not data:
             self._record_lost_item(report)
             return
@@ -347,12 +351,13 @@ class EvalIndexSession:
         from pytest_evalindex.run.interrupt import keep_last_frame
 
         received = self.signals.received is not None
-        self.interrupted = received or is_keyboard_interrupt(excinfo.value)
+        session_stop = pytest.Session.Interrupted  # raised for session.shouldstop
+        self.interrupted = received or is_keyboard_interrupt(excinfo.value, session_stop)
         if self.interrupted:
             # before anything else, so the workers stop while this process reports
             self.stop_at_once()
-            if not self.config.option.fulltrace:
-                keep_last_frame(excinfo)
+        if not self.config.option.fulltrace:
+            keep_last_frame(excinfo)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.signals.restore()
@@ -377,6 +382,7 @@ class EvalIndexSession:
             index_paths=self.indexes,
             shard=self.options.shard is not None,
             interrupted=self.interrupted,
+            stopped=self.stop_reason is not None,
         )
         ran = len({s["id"] for s in loaded.samples})
         return partial_run(ran=ran, of=len(loaded.all_records), causes=causes)
