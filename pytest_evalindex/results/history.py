@@ -86,19 +86,25 @@ def list_runs(root: Path, index: str | None = None) -> RunListing:
         indexes = [index]
     if not indexes:
         raise EvalIndexError(f"no saved runs under {runs_root}; {hint}")
-    runs: list[SavedRun] = []
+    found: list[tuple[str, int, int, SavedRun]] = []
     skipped: list[str] = []
     for name in indexes:
         for number, path in saved_runs(root, name):
             try:
                 document = read_results(path)
+                written_ns = path.stat().st_mtime_ns
             except EvalIndexError as exc:
                 skipped.append(str(exc))
                 continue
-            runs.append(summarise(document, path=path, index=name, number=number))
-    # newest first: by the time it was saved, then by number (which only grows per index)
-    runs.sort(key=lambda run: (run.saved_at or "", run.number), reverse=True)
-    return RunListing(mark_comparable(runs), skipped)
+            except OSError as exc:
+                skipped.append(f"{path}: {exc.strerror or exc}")
+                continue
+            run = summarise(document, path=path, index=name, number=number)
+            found.append((run.saved_at or "", written_ns, number, run))
+    # newest first: by the time saved (whole seconds), then when the file was written (runs
+    # of two indexes saved in the same second), then the number, which only grows
+    found.sort(key=lambda entry: entry[:3], reverse=True)
+    return RunListing(mark_comparable([entry[3] for entry in found]), skipped)
 
 
 def summarise(document: Results, *, path: Path, index: str, number: int) -> SavedRun:

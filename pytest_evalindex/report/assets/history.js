@@ -137,10 +137,9 @@
       "aria-label": "index score over time per model",
     });
     const plotted = runs.filter((r) => isNum(r.score));
-    // time on the x axis; runs without a readable time fall back to their order
-    const times = plotted.map((r) => Date.parse(r.saved_at));
-    const byOrder = times.some((t) => !isFinite(t));
-    const xs = plotted.map((r, k) => (byOrder ? -k : times[k]));
+    // the x axis is the order the runs were saved in (runs arrive newest first), evenly
+    // spaced: runs saved minutes apart and months apart stay equally readable
+    const xs = plotted.map((r, k) => plotted.length - 1 - k);
     const lows = plotted.map((r) => (Array.isArray(r.ci95) && isNum(r.ci95[0]) ? r.ci95[0] : r.score));
     const highs = plotted.map((r) => (Array.isArray(r.ci95) && isNum(r.ci95[1]) ? r.ci95[1] : r.score));
     if (plotted.length === 0) {
@@ -171,6 +170,7 @@
     const last = plotted[xs.indexOf(Math.max.apply(null, xs))];
     axis.appendChild(svg("text", { x: CHART.left, y: height - 12, "text-anchor": "start" }, fmtTime(first.saved_at)));
     axis.appendChild(svg("text", { x: width - CHART.right, y: height - 12, "text-anchor": "end" }, fmtTime(last.saved_at)));
+    axis.appendChild(svg("text", { x: CHART.left + plotW / 2, y: height - 12, "text-anchor": "middle" }, "runs in the order saved"));
     root.appendChild(axis);
 
     // one line per model through its runs in time order, a point and whisker per run
@@ -234,7 +234,7 @@
         td(String(s.rank), "num"),
         el("td", { class: "model", text: str(s.model) }),
         el("td", null, [anchorLink(s.key, s.key)]),
-        td(fmtTime(s.saved_at)),
+        td(fmtTime(s.saved_at), "nowrap"),
         td(fmt(s.score), "num score"),
         td(fmtCI(s.ci95), "num"),
         td(fmtDelta(s.delta), "num delta"),
@@ -282,8 +282,8 @@
         compareCell.textContent = "-";
       }
       return el("tr", { id: runAnchor(r.key), "data-key": r.key, class: "run-row" }, [
-        td(r.key + "_" + r.label, "run-name"),
-        td(fmtTime(r.saved_at)),
+        td(r.key + "_" + r.label, "run-name nowrap"),
+        td(fmtTime(r.saved_at), "nowrap"),
         el("td", { class: "model", text: str(r.model) }),
         td(fmtCommit(r), "mono"),
         td(r.testset_sha256 ? r.testset_sha256.slice(0, 12) : "-", "mono"),
