@@ -75,9 +75,7 @@ def file_of(url: str) -> Path:
     return Path(unquote(parsed.path))
 
 
-def test_page_opens_without_console_errors_or_requests(
-    browser: Any, pages: dict[str, Any]
-) -> None:
+def test_page_opens_without_console_errors_or_requests(browser: Any, pages: dict[str, Any]) -> None:
     browser.get_log("browser")
     open_page(browser, pages["page"])
     assert severe_console_messages(browser) == []
@@ -144,9 +142,7 @@ def test_links_resolve_to_the_saved_files_and_to_runs_on_the_page(
     assert targets == [path.resolve() for path in reversed(pages["saved"])]
     assert all(target.is_file() for target in targets)
     html_links = browser.find_elements("css selector", "#runs-0 a.html-link")
-    assert [file_of(a.get_property("href")) for a in html_links] == [
-        pages["case_page"].resolve()
-    ]
+    assert [file_of(a.get_property("href")) for a in html_links] == [pages["case_page"].resolve()]
     # the links are relative: the folder can move and they still resolve
     raw = browser.execute_script(
         "return Array.from(document.querySelectorAll('a.json-link'), a => a.getAttribute('href'))"
@@ -159,9 +155,9 @@ def test_links_resolve_to_the_saved_files_and_to_runs_on_the_page(
     )
     assert len(anchors) >= 4 + 3
     for href in anchors:
-        assert browser.execute_script(
-            "return !!document.getElementById(arguments[0])", href[1:]
-        ), href
+        assert browser.execute_script("return !!document.getElementById(arguments[0])", href[1:]), (
+            href
+        )
     previous = browser.find_elements("css selector", "#runs-0 tr.run-row td.previous")
     assert [text_of(cell) for cell in previous] == ["-", "idx/0002", "idx/0001", "-"]
     browser.find_element("css selector", "#leaderboard-0 a.run-link").click()
