@@ -276,6 +276,21 @@ def test_page_payload_links_are_relative_to_the_page(root: Path, tmp_path: Path)
     assert list(page.leaderboards) == ["idx"]
 
 
+def test_page_is_self_contained_and_its_script_builds_no_markup(root: Path) -> None:
+    from importlib import resources
+
+    page = render_history(list_runs(root, "idx"), n_boot=200).text
+    assert page.count("<script") == 2 and "<link " not in page
+    # no address but the SVG namespace, which names and loads nothing
+    assert re.findall(r"https?://[^\s\"']*", page) == ["http://www.w3.org/2000/svg"]
+    assert "default-src 'none'" in page
+    script = (resources.files("pytest_evalindex.report") / "assets" / "history.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
+    assert not re.search(r"new\s+Function", script)
+    assert "textContent" in script
+
+
 # --------------------------------------------------------------------------- end to end
 
 N = 40

@@ -240,6 +240,12 @@ def format_cost(cost: float | None) -> str:
     return NO_VALUE if cost is None else f"${cost:.4f}"
 
 
+def format_p(p_value: float | None) -> str:
+    if p_value is None:
+        return NO_VALUE
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
 def _fmt(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value:.4f}"
 
@@ -375,7 +381,7 @@ def format_leaderboard(index: str, standings: Sequence[Standing]) -> list[str]:
             _fmt(s.run.score),
             NO_VALUE if s.delta is None else f"{s.delta:+.4f}",
             format_interval(s.ci95),
-            NO_VALUE if s.p_value is None else f"{s.p_value:.3f}",
+            format_p(s.p_value),
             NO_VALUE if s.paired_count is None else str(s.paired_count),
         ]
         for s in standings
