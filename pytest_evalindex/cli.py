@@ -6,6 +6,8 @@
     evalindex compare BASE.json NEW.json    paired comparison; --fail EXPR exits 1 on a drop
     evalindex merge A.json B.json -o ALL.json   one results file from a sharded run
     evalindex gate RESULTS.json EXPR...     check gates; exits 1 when one fails
+    evalindex runs [INDEX]                  saved runs (.evalindex/runs/), newest first
+    evalindex report --history [INDEX] --html OUT   the history and leaderboard page
 
 Exit status: 0 on success; 2 for a usage error (argparse's own: unknown option, missing
 argument); 4 for bad input (spec, data file), reported as one ``evalindex: error:`` line
@@ -126,7 +128,9 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def _declare_report(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", metavar="RESULTS.json", type=Path, help="a results file")
+    parser.add_argument(
+        "results", metavar="RESULTS.json", type=Path, nargs="?", help="a results file"
+    )
     parser.add_argument(
         "--html",
         metavar="OUT.html",
@@ -151,6 +155,9 @@ def _declare_report(parser: argparse.ArgumentParser) -> None:
         help="with --compare: compare the samples both runs share instead of refusing "
         "different test sets",
     )
+    _declare_history(parser)
+    # the history checks its usage errors as argparse does, with this parser's usage line
+    parser.set_defaults(report_parser=parser)
 
 
 @command(
@@ -159,6 +166,8 @@ def _declare_report(parser: argparse.ArgumentParser) -> None:
     _declare_report,
 )
 def run_report(args: argparse.Namespace) -> int:
+    if args.history is not None or args.results is None:
+        return _run_history(args)
     from pytest_evalindex.report.terminal import format_summary
     from pytest_evalindex.results.baselines import read_results
 
@@ -196,6 +205,97 @@ def run_report(args: argparse.Namespace) -> int:
                 f"cannot write: {exc.strerror or exc}", file=args.markdown
             ) from None
         print(f"evalindex: markdown summary -> {args.markdown}", file=sys.stderr)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- history
+
+# the results root the plugin writes under its rootdir; the commands read it from here
+DEFAULT_RESULTS_ROOT = Path(".evalindex")
+_ALL_INDEXES = ""
+
+
+def _declare_root(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--dir",
+        metavar="ROOT",
+        type=Path,
+        default=DEFAULT_RESULTS_ROOT,
+        help="the results root holding runs/ (default: .evalindex)",
+    )
+
+
+def _declare_history(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("history (instead of RESULTS.json)")
+    group.add_argument(
+        "--history",
+        metavar="INDEX",
+        nargs="?",
+        const=_ALL_INDEXES,
+        help="with --html: write the history page of the saved runs (of INDEX, or of every "
+        "index): the index over time per model, a leaderboard of each model's latest run, "
+        "links to the runs",
+    )
+    group.add_argument(
+        "--alpha",
+        type=probability,
+        default=0.05,
+        help="with --history: significance level of 'below the best' (default: 0.05)",
+    )
+    _declare_root(group)
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.report_parser
+    if args.history is None:
+        parser.error("give a RESULTS.json file, or --history [INDEX] --html OUT")
+    if args.results is not None:
+        parser.error(
+            f"--history reads the saved runs, not a results file ({args.results}); "
+            "to name an index, write --history INDEX"
+        )
+    if args.html is None:
+        parser.error("--history needs --html OUT.html")
+    used = [
+        option
+        for option, value in (("--compare", args.compare), ("--markdown", args.markdown))
+        if value is not None
+    ] + (["--intersection"] if args.intersection else [])
+    if used:
+        parser.error(f"--history does not take {', '.join(used)}")
+    from pytest_evalindex.report.history import write_history
+    from pytest_evalindex.results.history import format_leaderboard, list_runs
+
+    listing = list_runs(args.dir, args.history or None)
+    for reason in listing.skipped:
+        _warn(f"left out: {reason}")
+    try:
+        page = write_history(args.html, listing, alpha=args.alpha)
+    except OSError as exc:
+        raise EvalIndexError(f"cannot write: {exc.strerror or exc}", file=args.html) from None
+    for position, (index, standings) in enumerate(page.leaderboards.items()):
+        if position:
+            print()
+        print("\n".join(format_leaderboard(index, standings)))
+    print(f"evalindex: history page -> {args.html}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _declare_runs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "index", metavar="INDEX", nargs="?", help="only the runs of this index (default: all)"
+    )
+    _declare_root(parser)
+
+
+@command("runs", "list the saved runs (--index-save), newest first", _declare_runs)
+def run_runs(args: argparse.Namespace) -> int:
+    from pytest_evalindex.results.history import format_runs, list_runs
+
+    listing = list_runs(args.dir, args.index)
+    for reason in listing.skipped:
+        _warn(f"left out: {reason}")
+    print("\n".join(format_runs(listing)))
     return EXIT_OK
 
 
