@@ -188,29 +188,16 @@ def count_for_half_width(
 
 
 @dataclass(frozen=True)
-class SmallSampleWarning:
-    dataset: str
+class SmallDataset:
+    """A dataset whose few samples carry a large share of the index."""
+
+    name: str
     count: int
     weight: float  # normalised
     variance_share: float
-    effective_sample_size: float
-    total: int
-
-    def message(self) -> str:
-        noun = "sample" if self.count == 1 else "samples"
-        worst = half_width(1.0 / self.effective_sample_size * WORST_VARIANCE)
-        return (
-            f"dataset {self.dataset!r} has {self.count} {noun} but carries "
-            f"{self.weight:.0%} of the index weight ({self.variance_share:.0%} of its "
-            f"variance): the index's effective sample size is "
-            f"{self.effective_sample_size:.1f} of {self.total} samples, so its 95% interval "
-            f"is up to ±{worst:.2f}; give {self.dataset!r} more samples or less weight"
-        )
 
 
-def small_sample_warnings(
-    weights: Mapping[str, float], counts: Mapping[str, int]
-) -> list[SmallSampleWarning]:
+def small_datasets(weights: Mapping[str, float], counts: Mapping[str, int]) -> list[SmallDataset]:
     """The datasets that make the index imprecise through too few samples.
 
     A dataset is named when it has fewer than ``SMALL_SAMPLE`` (30) samples and either
@@ -222,15 +209,33 @@ def small_sample_warnings(
     present = {d: n for d, n in counts.items() if n > 0 and d in shares}
     if len(present) < len(shares) or not present:
         return []
-    n_eff = effective_sample_size(shares, present)
     of_variance = variance_shares(shares, present)
-    total = sum(present.values())
     return [
-        SmallSampleWarning(d, present[d], shares[d], of_variance[d], n_eff, total)
+        SmallDataset(d, present[d], shares[d], of_variance[d])
         for d in shares
         if present[d] < SMALL_SAMPLE
         and (shares[d] > LARGE_WEIGHT or of_variance[d] > LARGE_VARIANCE_SHARE)
     ]
+
+
+def small_sample_warning(weights: Mapping[str, float], counts: Mapping[str, int]) -> str | None:
+    """One line naming the datasets :func:`small_datasets` finds, with the index's
+    effective sample size and worst-case interval; None when there are none."""
+    small = small_datasets(weights, counts)
+    if not small:
+        return None
+    n_eff = effective_sample_size(weights, counts)
+    total = sum(n for d, n in counts.items() if d in weights)
+    listed = ", ".join(
+        f"{d.name!r} {d.count} {'sample' if d.count == 1 else 'samples'} for {d.weight:.0%}"
+        for d in small
+    )
+    worst = half_width(WORST_VARIANCE / n_eff)
+    return (
+        f"few samples carry much of the index weight ({listed}): the index's effective "
+        f"sample size is {n_eff:.1f} of {total} samples, so its 95% interval is up to "
+        f"±{worst:.2f}"
+    )
 
 
 def dataset_weights_and_counts(
@@ -453,7 +458,8 @@ def build_plan(
             ),
             "allocation": "the weights" if allocation is shares else "this test set's counts",
         }
-    warnings = [w.message() for w in small_sample_warnings(shares, counts)]
+    small = small_sample_warning(shares, counts)
+    warnings = [small] if small else []
     return {
         "records": len(records),
         "datasets": datasets,
@@ -494,3 +500,14 @@ def _output_tokens(
     return dict.fromkeys(shares, float(fallback)), (
         f"{fallback} per answer (a default guess; give --output-tokens)"
     )
+
+
+def testset_warning(
+    records: Iterable[Record], weights: Mapping[str, float] | None = None
+) -> str | None:
+    """:func:`small_sample_warning` for a test set's records (weights: the records' own,
+    or the spec's leaf weights)."""
+    record_weights, counts = dataset_weights_and_counts((r.dataset, r.weight) for r in records)
+    if not counts:
+        return None
+    return small_sample_warning(weights if weights is not None else record_weights, counts)
