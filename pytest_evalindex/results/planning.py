@@ -22,8 +22,9 @@ sample's score.
   se``. Worst case: every answer an independent coin flip in each run, so half the samples
   are answered differently (``u_d = 0.5``); with observed scores, independent answers at the
   observed accuracy (``u_d = 2 * v_d``); a team that knows how often its answers change from
-  run to run (the flips ``evalindex compare`` lists) can give that rate (``u_d = rate``),
-  usually far below 0.5 with greedy decoding.
+  run to run (the flips ``evalindex compare`` lists for two runs of one model) can give that
+  rate, usually far below 0.5 with greedy decoding; a true drop ``x`` then changes about
+  ``x`` more answers, so ``u_d = rate + x`` and the drop is solved for.
 - Observed scores (a saved run) replace the worst case by each dataset's score variance,
   shrunk towards 0.25 by two pseudo-samples so that a dataset that happened to score all
   right still counts as uncertain.
@@ -126,11 +127,31 @@ def detectable_drop(
     margin: float = 0.0,
     alpha: float = 0.05,
     power: float = DEFAULT_POWER,
+    flips_grow: bool = False,
 ) -> float:
     """The smallest true index drop a paired compare-fail rule with this ``margin`` catches
-    with probability ``power`` (two-sided test at ``alpha``)."""
-    se = math.sqrt(paired_variance(weights, counts, difference_variances))
-    return max(margin, z_value(alpha / 2) * se) + z_value(1.0 - power) * se
+    with probability ``power`` (two-sided test at ``alpha``).
+
+    ``flips_grow``: ``difference_variances`` are the share of samples two runs of the same
+    model answer differently, and a drop changes that many more answers on top (a model that
+    loses 4 points must get at least 4% of the samples wrong that it got right), so the
+    variance at a drop ``x`` is ``u_d + x``; the drop is then found by fixed-point iteration.
+    """
+    z_alpha, z_power = z_value(alpha / 2), z_value(1.0 - power)
+
+    def needed(drop: float) -> float:
+        se = math.sqrt(paired_variance(weights, counts, difference_variances, drop, flips_grow))
+        return max(margin, z_alpha * se) + z_power * se
+
+    drop = needed(0.0)
+    if flips_grow:
+        # the map is increasing and concave in the drop: the iteration rises to its fixed point
+        for _ in range(200):
+            following = needed(drop)
+            if abs(following - drop) < 1e-12:
+                break
+            drop = following
+    return drop
 
 
 def detection_power(
@@ -141,9 +162,10 @@ def detection_power(
     *,
     margin: float = 0.0,
     alpha: float = 0.05,
+    flips_grow: bool = False,
 ) -> float:
     """The probability that a paired compare-fail rule fails for a true drop ``drop``."""
-    se = math.sqrt(paired_variance(weights, counts, difference_variances))
+    se = math.sqrt(paired_variance(weights, counts, difference_variances, drop, flips_grow))
     if se == 0:
         return 1.0 if drop > margin else 0.0
     return 1.0 - NormalDist().cdf((max(margin, z_value(alpha / 2) * se) - drop) / se)
@@ -153,13 +175,17 @@ def paired_variance(
     weights: Mapping[str, float],
     counts: Mapping[str, int],
     difference_variances: Mapping[str, float] | None = None,
+    drop: float = 0.0,
+    flips_grow: bool = False,
 ) -> float:
     """The variance of a paired delta, ``sum_d W_d**2 * u_d / n_d`` (worst case ``u_d`` =
-    0.5 for a dataset ``difference_variances`` does not name)."""
+    0.5 for a dataset ``difference_variances`` does not name); with ``flips_grow``, ``u_d``
+    grows by ``drop`` (see :func:`detectable_drop`)."""
     shares = normalised(weights)
     given = difference_variances or {}
+    grown = drop if flips_grow else 0.0
     return sum(
-        shares[d] ** 2 * given.get(d, WORST_DIFFERENCE_VARIANCE) / counts[d]
+        shares[d] ** 2 * min(1.0, given.get(d, WORST_DIFFERENCE_VARIANCE) + grown) / counts[d]
         for d in shares
         if counts[d]
     )
@@ -414,7 +440,10 @@ def build_plan(
     measurable = all(counts[d] > 0 for d in shares)
     if settings.discordance is not None:
         differences = dict.fromkeys(shares, settings.discordance)
-        differences_from = f"{settings.discordance:.0%} of the samples answered differently"
+        differences_from = (
+            f"{settings.discordance:.0%} of the samples answered differently by two runs of "
+            "one model, and those a drop changes"
+        )
     else:
         differences = {d: 2 * v for d, v in variances.items()}
         differences_from = (
@@ -442,6 +471,7 @@ def build_plan(
                 margin=settings.margin,
                 alpha=settings.alpha,
                 power=settings.power,
+                flips_grow=settings.discordance is not None,
             ),
             "differences_from": differences_from,
         }
