@@ -340,6 +340,22 @@ class EvalIndexSession:
         if loaded is not None and sample is not None:
             loaded.add_sample(sample)
 
+    # -- the header -------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """A warning line per index whose few samples carry much of its weight; a line, not
+        a Python warning, so a run under ``-W error`` still runs."""
+        if self.is_worker:
+            return []
+        from pytest_evalindex.results.planning import testset_warning
+
+        lines = []
+        for loaded in self.indexes.values():
+            message = testset_warning(loaded.all_records or loaded.records)
+            if message:
+                lines.append(f"evalindex: warning: index {loaded.name!r}: {message}")
+        return lines
+
     # -- interruption -------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
