@@ -22,7 +22,8 @@ import argparse
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -289,3 +290,35 @@ def note_judge_call(answer: ModelAnswer, prices: Prices | None) -> None:
     calls.append(
         {"usage": usage, "cached": answer.cached, "cost": answer_cost(usage, prices)}  # type: ignore[typeddict-item]
     )
+
+
+def keeping_judge_calls(scorer: Callable[..., Any], *args: Any) -> tuple[Any, list[JudgeCall]]:
+    """Run a scorer in a background thread (scoring ahead) and return its score with the
+    priced verdicts it asked for; a failure carries them on the exception."""
+    calls: list[JudgeCall] = []
+    previous = getattr(_collecting, "calls", None)
+    _collecting.calls = calls
+    try:
+        return scorer(*args), calls
+    except BaseException as exc:
+        exc.evalindex_judge_calls = calls  # type: ignore[attr-defined]
+        raise
+    finally:
+        _collecting.calls = previous
+
+
+def score_kept(future: Future[tuple[Any, list[JudgeCall]]]) -> Any:
+    """The score of :func:`keeping_judge_calls`, its verdicts handed to the sample being
+    scored in this thread (raising what the scorer raised)."""
+    current: list[JudgeCall] | None = getattr(_collecting, "calls", None)
+    try:
+        score, calls = future.result()
+    except CancelledError:
+        raise
+    except BaseException as exc:
+        if current is not None:
+            current.extend(getattr(exc, "evalindex_judge_calls", ()))
+        raise
+    if current is not None:
+        current.extend(calls)
+    return score

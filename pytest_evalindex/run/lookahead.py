@@ -25,7 +25,7 @@ import pytest
 
 from pytest_evalindex.items import IndexItem
 from pytest_evalindex.results.schema import Prices
-from pytest_evalindex.run.budget import Meter, note_judge_call
+from pytest_evalindex.run.budget import Meter, keeping_judge_calls, note_judge_call, score_kept
 from pytest_evalindex.run.cache import ResponseCache, cache_key
 from pytest_evalindex.run.client import ChatClient, ModelAnswer
 from pytest_evalindex.run.threads import DaemonPool
@@ -82,7 +82,7 @@ class ScoreAhead:
         if scorer is None:
             return
         try:
-            future = self._pool.submit(scorer, answer.content, record)
+            future = self._pool.submit(keeping_judge_calls, scorer, answer.content, record)
         except RuntimeError:  # shut down: the run is over
             return
         with self._lock:
@@ -96,7 +96,7 @@ class ScoreAhead:
         if entry is None or entry[0] != content:
             return None
         try:
-            return entry[1].result()
+            return score_kept(entry[1])
         except CancelledError:
             return None
 
