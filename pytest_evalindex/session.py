@@ -246,16 +246,19 @@ class EvalIndexSession:
 
         # a rerun of this item (pytest-rerunfailures) reuses the answers it already got
         ask = remembering(item.evalindex_answers, ask)
+        from pytest_evalindex.run.budget import judge_calls_into
+
         try:
-            evaluate(
-                sample,
-                record,
-                ask,
-                scorer,
-                repeats=self.options.repeat,
-                reducer=self.options.reducer,
-                prescored=prescored,
-            )
+            with judge_calls_into(sample):  # a priced judge's verdicts, for the cost
+                evaluate(
+                    sample,
+                    record,
+                    ask,
+                    scorer,
+                    repeats=self.options.repeat,
+                    reducer=self.options.reducer,
+                    prescored=prescored,
+                )
         except AuthRejected as exc:
             # every further call would fail the same way: stop after this item
             self.stop_reason = "evalindex: the model server rejected the API key"
@@ -453,6 +456,7 @@ class EvalIndexSession:
                 run=self.run_metadata(loaded, self.partial_of(loaded, session)),
                 seed=self.bootstrap_seed(),
             )
+            self.models.add_cost(loaded.results)
             self.config.hook.pytest_evalindex_results(config=self.config, results=loaded.results)
             loaded.verdicts = self.verdicts_for(loaded, loaded.results)
         from pytest_evalindex.report.junit import add_run_properties
