@@ -659,7 +659,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def _spec_prices(spec: Any) -> tuple[float, float] | None:
-    """The spec's ``model.pricing`` as (input, output), when the spec model carries one."""
+    """The spec's ``model.pricing`` as (input, output), when it gives one."""
     pricing = getattr(spec.model, "pricing", None) if spec.model is not None else None
     if pricing is None:
         return None

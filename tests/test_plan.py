@@ -350,6 +350,25 @@ def test_plan_json_shape_and_prices(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(plan["warnings"]) == 1 and "'faq' 15 samples for 75%" in plan["warnings"][0]
 
 
+def test_plan_prices_from_the_spec_unless_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = make_project(tmp_path)
+    text = spec.read_text("utf-8").replace(
+        "  generation: {max_tokens: 100}\n",
+        "  generation: {max_tokens: 100}\n  pricing: {input: 1.5, output: 6}\n",
+    )
+    spec.write_text(text, "utf-8")
+    plan = plan_json(capsys, spec)
+    tokens = plan["tokens"]
+    assert plan["cost"]["price_from"] == "the spec's model.pricing"
+    assert plan["cost"]["total"] == pytest.approx((tokens["prompt"] * 1.5 + 40 * 100 * 6) / 1e6)
+    # the command line wins over the spec
+    given = plan_json(capsys, spec, "--price", "2,8")
+    assert given["cost"]["price_from"] == "--price"
+    assert given["cost"]["total"] == pytest.approx((tokens["prompt"] * 2 + 40 * 100 * 8) / 1e6)
+
+
 def test_plan_of_a_test_set_matches_the_plan_of_its_spec(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
