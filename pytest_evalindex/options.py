@@ -41,6 +41,7 @@ parse_gate = _lazy("pytest_evalindex.results.gates", "parse_gate")
 parse_compare_fail = _lazy("pytest_evalindex.results.compare", "parse_compare_fail")
 parse_reducer = _lazy("pytest_evalindex.results.repeats", "parse_reducer")
 parse_shard = _lazy("pytest_evalindex.results.shards", "parse_shard")
+parse_price = _lazy("pytest_evalindex.run.budget", "parse_price")
 
 
 # (option name, ini/dest suffix, argparse type, metavar, help)
@@ -90,6 +91,12 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any] | None, str, str]] = [
      "attempts per request, retries included (default: 6)"),
     ("--index-max-retry-time", "max_retry_time", positive_float, "SECONDS",
      "give up retrying a request after this long (default: 300)"),
+    ("--index-price", "price", parse_price, "INPUT,OUTPUT",
+     "the model's prices in USD per million tokens, e.g. 0.50,1.50 (a third value prices "
+     "cached input); overrides the spec's model.pricing"),
+    ("--index-budget", "budget", positive_float, "USD",
+     "the most the run may spend; records not asked by then end as errors (needs prices "
+     "and max_tokens)"),
     ("--index-cache-dir", "cache_dir", None, "DIR",
      "response cache shared by all processes (default: .evalindex/cache)"),
     ("--index-sandbox", "sandbox", sandbox_mode, "MODE",
@@ -266,6 +273,8 @@ class RunOptions:
     reducer: Any = None
     shard: tuple[int, int] | None = None
     sandbox: str = "auto"
+    price: dict[str, float] | None = None
+    budget: float | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunOptions:

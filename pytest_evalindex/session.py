@@ -255,16 +255,19 @@ class EvalIndexSession:
 
         # a rerun of this item (pytest-rerunfailures) reuses the answers it already got
         ask = remembering(item.evalindex_answers, ask)
+        from pytest_evalindex.run.budget import judge_calls_into
+
         try:
-            evaluate(
-                sample,
-                record,
-                ask,
-                scorer,
-                repeats=self.options.repeat,
-                reducer=self.options.reducer,
-                prescored=prescored,
-            )
+            with judge_calls_into(sample):  # a priced judge's verdicts, for the cost
+                evaluate(
+                    sample,
+                    record,
+                    ask,
+                    scorer,
+                    repeats=self.options.repeat,
+                    reducer=self.options.reducer,
+                    prescored=prescored,
+                )
         except AuthRejected as exc:
             # every further call would fail the same way: stop after this item
             self.stop_reason = "evalindex: the model server rejected the API key"
@@ -280,6 +283,7 @@ class EvalIndexSession:
         report = yield
         if self.stop_reason:
             item.session.shouldstop = self.stop_reason
+            report.evalindex_stop = self.stop_reason  # for the controller, under xdist
         if not isinstance(item, IndexItem):
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
@@ -323,6 +327,9 @@ class EvalIndexSession:
         data = getattr(report, "evalindex", None)
         if self.is_worker:
             return
+        stop = getattr(report, "evalindex_stop", None)
+        if stop and not self.stop_reason:
+            self.stop_reason = str(stop)
         if not data:
             self._record_lost_item(report)
             return
@@ -345,6 +352,22 @@ class EvalIndexSession:
         if loaded is not None and sample is not None:
             loaded.add_sample(sample)
 
+    # -- the header -------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """A warning line per index whose few samples carry much of its weight; a line, not
+        a Python warning, so a run under ``-W error`` still runs."""
+        if self.is_worker:
+            return []
+        from pytest_evalindex.results.planning import testset_warning
+
+        lines = []
+        for loaded in self.indexes.values():
+            message = testset_warning(loaded.all_records or loaded.records)
+            if message:
+                lines.append(f"evalindex: warning: index {loaded.name!r}: {message}")
+        return lines
+
     # -- interruption -------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -356,15 +379,20 @@ class EvalIndexSession:
         from pytest_evalindex.run.interrupt import keep_last_frame
 
         received = self.signals.received is not None
-        self.interrupted = received or is_keyboard_interrupt(excinfo.value)
+        session_stop = pytest.Session.Interrupted  # raised for session.shouldstop
+        self.interrupted = received or is_keyboard_interrupt(excinfo.value, session_stop)
         if self.interrupted:
             # before anything else, so the workers stop while this process reports
             self.stop_at_once()
-            if not self.config.option.fulltrace:
-                keep_last_frame(excinfo)
+        if not self.config.option.fulltrace:
+            keep_last_frame(excinfo)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.signals.restore()
+        if self.interrupted:
+            # the requests abandoned at the interruption had until now to reach the cache;
+            # whatever is still in flight is dropped with the connections
+            self.models.close(wait=False)
 
     def stop_at_once(self) -> None:
         """Interrupted: tell the workers, drop queued requests, leave those in flight."""
@@ -382,6 +410,7 @@ class EvalIndexSession:
             index_paths=self.indexes,
             shard=self.options.shard is not None,
             interrupted=self.interrupted,
+            stopped=self.stop_reason is not None,
         )
         ran = len({s["id"] for s in loaded.samples})
         return partial_run(ran=ran, of=len(loaded.all_records), causes=causes)
@@ -436,6 +465,7 @@ class EvalIndexSession:
                 run=self.run_metadata(loaded, self.partial_of(loaded, session)),
                 seed=self.bootstrap_seed(),
             )
+            self.models.add_cost(loaded.results)
             self.config.hook.pytest_evalindex_results(config=self.config, results=loaded.results)
             loaded.verdicts = self.verdicts_for(loaded, loaded.results)
         from pytest_evalindex.report.junit import add_run_properties

@@ -298,9 +298,12 @@ def test_markdown_with_a_comparison_shows_deltas_and_flips(
     assert "missed → passed" not in summary
 
 
-def test_cli_report_writes_the_same_markdown(ci: pytest.Pytester) -> None:
+def test_cli_report_writes_the_same_markdown(ci: pytest.Pytester, run_mode: list[str]) -> None:
     with FakeOpenAI(responder=even_right) as fake:
-        assert run(ci, fake, "--index-json", "r.json", "--index-markdown", "plugin.md").ret == 0
+        written = run(
+            ci, fake, "--index-json", "r.json", "--index-markdown", "plugin.md", *run_mode
+        )
+        assert written.ret == 0, written.stdout.str()
     done = subprocess.run(
         [sys.executable, "-m", "pytest_evalindex.cli", "report", "r.json", "--markdown", "c.md"],
         cwd=ci.path, capture_output=True, text=True, check=False,

@@ -529,16 +529,16 @@ def test_spec_with_both_benchmarks_runs_end_to_end(
 
 
 def test_node_ids_keep_the_slashes_of_humaneval_task_ids(
-    code_project: pytest.Pytester, code_server: FakeOpenAI
+    code_project: pytest.Pytester, code_server: FakeOpenAI, run_mode: list[str]
 ) -> None:
-    collected = code_project.runpytest(*index_args(code_server), "--collect-only", "-q")
+    collected = code_project.runpytest(*index_args(code_server), "--collect-only", "-q", *run_mode)
     collected.stdout.fnmatch_lines(
         ["code.yaml::humaneval::humaneval/HumanEval/*", "code.yaml::live_code_bench::*"]
     )
     node_id = next(
         line for line in collected.stdout.lines if line.startswith("code.yaml::humaneval::")
     )
-    single = code_project.runpytest(*index_args(code_server), node_id)
+    single = code_project.runpytest(*index_args(code_server), node_id, *run_mode)
     assert_outcomes(single, passed=1)
     assert len(code_server.requests) == 1
 
@@ -654,10 +654,10 @@ def test_hostile_answers_leak_nothing_under_bubblewrap(
 
 
 def test_the_basic_sandbox_lets_the_same_answer_read_the_token(
-    pytester: pytest.Pytester, attack: dict[str, Any]
+    pytester: pytest.Pytester, attack: dict[str, Any], run_mode: list[str]
 ) -> None:
     """The control for the test above: without bubblewrap the files are readable."""
-    result = run_attack(pytester, attack, "--index-sandbox", "basic")
+    result = run_attack(pytester, attack, "--index-sandbox", "basic", *run_mode)
     assert result.ret == 0, result.stdout.str()
     results = json.loads((pytester.path / "out" / "results.json").read_text("utf-8"))
     assert results["run"]["sandbox"] == {"mode": "basic", "isolation": "basic", "note": None}

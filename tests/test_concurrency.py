@@ -74,13 +74,13 @@ def prompts(server: FakeOpenAI) -> list[str]:
     return [r.json["messages"][-1]["content"] for r in server.requests if r.json]
 
 
-@pytest.mark.parametrize(("mode", "low"), [([], 7), (["-n", "2"], 6)], ids=["serial", "xdist"])
 def test_requests_in_flight_beyond_processes(
-    load_project: pytest.Pytester, mode: list[str], low: int
+    load_project: pytest.Pytester, run_mode: list[str]
 ) -> None:
+    low = 6 if run_mode else 7
     counter = OpenCounter(delay=0.25)
     with FakeOpenAI(responder=counter) as fake:
-        result = load_project.runpytest(*run_args(fake, "--index-concurrency", "8"), *mode)
+        result = load_project.runpytest(*run_args(fake, "--index-concurrency", "8"), *run_mode)
     assert_outcomes(result, passed=N_RECORDS)
     # the server saw (almost) the full concurrency at once, never more
     assert low <= counter.peak <= 8
@@ -139,7 +139,7 @@ def test_rerun_is_answered_from_the_cache(load_project: pytest.Pytester) -> None
     assert data["usage"]["dataset"][0]["latency_p50_s"] is not None
 
 
-def test_errors_are_never_cached(load_project: pytest.Pytester) -> None:
+def test_errors_are_never_cached(load_project: pytest.Pytester, run_mode: list[str]) -> None:
     broken = {"on": True}
 
     def reply(messages: list[dict[str, Any]], body: dict[str, Any]) -> Any:
@@ -148,27 +148,36 @@ def test_errors_are_never_cached(load_project: pytest.Pytester) -> None:
         return "A" + messages[-1]["content"].split()[-1]
 
     with FakeOpenAI(responder=reply) as fake:
-        first = load_project.runpytest(*run_args(fake))
+        first = load_project.runpytest(*run_args(fake), *run_mode)
         assert_outcomes(first, passed=N_RECORDS - 1, failed=1)
         broken["on"] = False
         fake.clear_log()
-        second = load_project.runpytest(*run_args(fake))
+        second = load_project.runpytest(*run_args(fake), *run_mode)
         assert_outcomes(second, passed=N_RECORDS)
         assert prompts(fake) == ["question 7"]
 
 
 def test_rejected_key_stops_the_run_with_one_message(
-    load_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    load_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, run_mode: list[str]
 ) -> None:
     monkeypatch.setenv("EVALINDEX_KEY", "sk-not-valid-123")
     with FakeOpenAI(api_key="sk-valid", default="x") as fake:
         result = load_project.runpytest(
-            *run_args(fake, "--index-api-key-env", "EVALINDEX_KEY", "--index-concurrency", "4")
+            *run_args(fake, "--index-api-key-env", "EVALINDEX_KEY", "--index-concurrency", "4"),
+            *run_mode,
         )
         assert fake.request_count <= 6
     out = result.stdout.str()
-    assert "Interrupted: evalindex: the model server rejected the API key" in out
-    assert result.parseoutcomes()["failed"] == 1
+    assert out.count("Interrupted: evalindex: the model server rejected the API key") == 1, out
+    failed = result.parseoutcomes()["failed"]
+    # each process that runs items learns of the rejection from its own first answer: one
+    # failure serially; under -n 2 one a worker, unless the stop reaches a worker first
+    assert failed == 1 if not run_mode else failed in (1, 2), out
+    errors = json.loads((load_project.path / ".evalindex" / "last.partial.json").read_text())
+    assert errors["index"]["errors"] == failed
+    # the plugin stopped the run, in both modes: no Ctrl-C, so no advice to run it again
+    assert errors["run"]["partial"] == {"ran": failed, "of": N_RECORDS, "why": "stopped"}
+    assert "interrupted:" not in out
     assert "sk-not-valid-123" not in out
     for path in (load_project.path / ".evalindex").rglob("*"):
         if path.is_file():
@@ -212,11 +221,13 @@ def test_cache_is_shared_between_processes(tmp_path: Path) -> None:
     cache.close()
 
 
-def test_killed_run_resumes_without_paying_twice(load_project: pytest.Pytester) -> None:
+def test_killed_run_resumes_without_paying_twice(
+    load_project: pytest.Pytester, run_mode: list[str]
+) -> None:
     counter = OpenCounter(delay=0.15)
     with FakeOpenAI(responder=counter) as fake:
         args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                *run_args(fake, "--index-concurrency", "4")]  # fmt: skip
+                *run_args(fake, "--index-concurrency", "4"), *run_mode]  # fmt: skip
         process = subprocess.Popen(
             args, cwd=load_project.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -235,7 +246,7 @@ def test_killed_run_resumes_without_paying_twice(load_project: pytest.Pytester) 
         assert stored >= 8
 
         fake.clear_log()
-        result = load_project.runpytest(*run_args(fake, "--index-concurrency", "4"))
+        result = load_project.runpytest(*run_args(fake, "--index-concurrency", "4"), *run_mode)
         assert_outcomes(result, passed=N_RECORDS)
         second_run = prompts(fake)
     # only the records with no stored answer are asked again, each once

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from helpers import assert_outcomes
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_evalindex.cli import main
@@ -482,7 +483,9 @@ def test_writing_records_without_choices_or_target(tmp_path: Path) -> None:
     assert read_testset(ours)[1] == [back]
 
 
-def test_a_folder_holding_a_collection_runs_as_an_index(pytester: pytest.Pytester) -> None:
+def test_a_folder_holding_a_collection_runs_as_an_index(
+    pytester: pytest.Pytester, run_mode: list[str]
+) -> None:
     from pytest_evalindex.testing import FakeOpenAI
 
     folder = pytester.mkdir("collection")
@@ -500,8 +503,13 @@ def test_a_folder_holding_a_collection_runs_as_an_index(pytester: pytest.Pyteste
 
     with FakeOpenAI(responder=add) as fake:
         result = pytester.runpytest(
-            "--index", "collection", "--index-base-url", fake.base_url, "-p", "no:cacheprovider"
-        )
+            "--index", "collection", "--index-base-url", fake.base_url, "-p", "no:cacheprovider",
+            "-rA", *run_mode,
+        )  # fmt: skip
     assert result.ret == 0, result.stdout.str()
-    assert result.parseoutcomes()["passed"] == 4
-    result.stdout.fnmatch_lines(["*collection/test.jsonl*", "*evalindex: *"])
+    assert_outcomes(result, passed=4)
+    # the records keep the collection file as their path, in both modes
+    assert sorted(line for line in result.stdout.lines if line.startswith("PASSED ")) == [
+        f"PASSED collection/test.jsonl::general_qa::general_qa/{i}" for i in range(4)
+    ]
+    result.stdout.fnmatch_lines(["*= evalindex: test =*"])

@@ -40,12 +40,14 @@ def humaneval_solutions() -> dict[str, str]:
     return {p["entry_point"]: p["prompt"] + p["canonical_solution"] for p in problems}
 
 
-def run_suite(pytester: pytest.Pytester, suite: str, server: FakeOpenAI) -> dict[str, Any]:
+def run_suite(
+    pytester: pytest.Pytester, suite: str, server: FakeOpenAI, *extra: str
+) -> dict[str, Any]:
     # -c: the suite lives in this repository, whose own pytest config must not apply
     result = pytester.runpytest(
         "-c", str(pytester.path / "tox.ini"),
         "--index", str(SUITES / suite), "--index-base-url", server.base_url,
-        "--index-model", "m", "--index-json", "out.json", "-p", "no:cacheprovider",
+        "--index-model", "m", "--index-json", "out.json", "-p", "no:cacheprovider", *extra,
     )  # fmt: skip
     assert result.ret == 0, result.stdout.str()
     data: dict[str, Any] = json.loads((pytester.path / "out.json").read_text())
@@ -66,7 +68,9 @@ def test_every_example_suite_runs_offline(
     assert data["index"]["errors"] == 0
 
 
-def test_code_index_scores_correct_programs_as_passed(pytester: pytest.Pytester) -> None:
+def test_code_index_scores_correct_programs_as_passed(
+    pytester: pytest.Pytester, run_mode: list[str]
+) -> None:
     canonical = humaneval_solutions()
 
     def programmer(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
@@ -80,7 +84,7 @@ def test_code_index_scores_correct_programs_as_passed(pytester: pytest.Pytester)
         return "no idea"
 
     with FakeOpenAI(responder=programmer) as server:
-        data = run_suite(pytester, "code_index.yaml", server)
+        data = run_suite(pytester, "code_index.yaml", server, *run_mode)
     outcomes = {s["id"]: s["outcome"] for s in data["samples"]}
     assert set(outcomes.values()) == {"passed"}, outcomes
     assert data["index"]["score"] == 1.0

@@ -124,22 +124,27 @@ def test_compare_without_saved_runs_is_a_usage_error(upgrade: pytest.Pytester) -
     result.stderr.fnmatch_lines(["*no saved runs*--index-save*"])
 
 
-def test_different_test_sets_are_refused_unless_intersection(upgrade: pytest.Pytester) -> None:
+def test_different_test_sets_are_refused_unless_intersection(
+    upgrade: pytest.Pytester, run_mode: list[str]
+) -> None:
     with FakeOpenAI(responder=right_when(lambda i: True)) as fake:
-        assert run(upgrade, fake, "--index-save").ret == 0
+        assert run(upgrade, fake, "--index-save", *run_mode).ret == 0
         fake.clear_log()
-        refused = run(upgrade, fake, "--index-compare", "--index-count", "150")
+        refused = run(upgrade, fake, "--index-compare", "--index-count", "150", *run_mode)
         assert fake.request_count == 0  # decided before the first request
         allowed = run(
-            upgrade, fake, "--index-compare", "--index-count", "150", "--index-compare-intersection"
-        )
+            upgrade, fake, "--index-compare", "--index-count", "150",
+            "--index-compare-intersection", *run_mode,
+        )  # fmt: skip
     assert refused.ret == 4
     refused.stderr.fnmatch_lines(["ERROR: evalindex: comparison with *refused*"])
     assert allowed.ret == 0
     allowed.stdout.fnmatch_lines(["comparison with 0001_run.json:"])
 
 
-def test_repeats_reduce_and_report_flaky_samples(upgrade: pytest.Pytester) -> None:
+def test_repeats_reduce_and_report_flaky_samples(
+    upgrade: pytest.Pytester, run_mode: list[str]
+) -> None:
     calls: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -153,7 +158,7 @@ def test_repeats_reduce_and_report_flaky_samples(upgrade: pytest.Pytester) -> No
         return f"A{number}" if number >= 10 or nth == 1 else "wrong"
 
     with FakeOpenAI(responder=flaky) as fake:
-        result = run(upgrade, fake, "--index-repeat", "3", "--index-reducer", "majority")
+        result = run(upgrade, fake, "--index-repeat", "3", "--index-reducer", "majority", *run_mode)
         assert fake.request_count == 3 * N
     assert_outcomes(result, passed=N - 10, missed=10)
     result.stdout.fnmatch_lines(
@@ -199,7 +204,9 @@ datasets:
 """
 
 
-def test_judge_scored_dataset_uses_the_judge_and_its_cache(pytester: pytest.Pytester) -> None:
+def test_judge_scored_dataset_uses_the_judge_and_its_cache(
+    pytester: pytest.Pytester, run_mode: list[str]
+) -> None:
     pytester.makefile(".yaml", judged=JUDGED)
     rows = [json.dumps({"id": i, "q": f"question {i}", "a": f"A{i}"}) for i in range(6)]
     (pytester.path / "qa.jsonl").write_text("\n".join(rows) + "\n")
@@ -215,7 +222,7 @@ def test_judge_scored_dataset_uses_the_judge_and_its_cache(pytester: pytest.Pyte
         return "A" + messages[-1]["content"].split()[-1]
 
     args = ["--index", "judged.yaml", "--index-model", "m", "--index-judge-model", "judge-m",
-            "-p", "no:cacheprovider"]  # fmt: skip
+            "-p", "no:cacheprovider", *run_mode]  # fmt: skip
     with FakeOpenAI(responder=reply) as fake:
         first = pytester.runpytest("--index-base-url", fake.base_url, *args)
         judge_calls = [r for r in fake.requests if r.json and r.json["model"] == "judge-m"]

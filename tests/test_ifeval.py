@@ -755,7 +755,7 @@ datasets:
 """
 
 
-def test_plugin_runs_an_ifeval_index(pytester: pytest.Pytester) -> None:
+def test_plugin_runs_an_ifeval_index(pytester: pytest.Pytester, run_mode: list[str]) -> None:
     rows = [
         {"key": 1, "prompt": "Answer without commas.", "instruction_id_list":
          ["punctuation:no_comma"], "kwargs": [{}]},
@@ -774,7 +774,7 @@ def test_plugin_runs_an_ifeval_index(pytester: pytest.Pytester) -> None:
     with FakeOpenAI(responder=lambda messages, body: replies[messages[-1]["content"]]) as fake:
         result = pytester.runpytest(
             "--index", "follow.yaml", "--index-base-url", fake.base_url,
-            "--index-model", "m", "--index-json", "out.json", "-p", "no:cacheprovider",
+            "--index-model", "m", "--index-json", "out.json", "-p", "no:cacheprovider", *run_mode,
         )  # fmt: skip
     assert result.ret == 0, result.stdout.str()
     assert_outcomes(result, passed=1, missed=2)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from math_fidelity_table import FIDELITY
 from pytest_evalindex.scoring import ScorerError, math_scorer, resolve_scorer
 from pytest_evalindex.scoring.math_scorer import (
     MathVerifyMissingWarning,
+    OnceWarning,
     WorkerPool,
     answers_match,
     clean_answer,
@@ -299,6 +301,7 @@ def test_pool_timeout_kills_the_worker_and_recovers(sleep_pool: WorkerPool) -> N
     assert sleep_pool.idle_workers == 0  # the overrunning worker was killed
     assert sleep_pool.call((0,), 30) is None
     assert sleep_pool.idle_workers == 1
+    assert sleep_pool.started_workers == 2  # the first, and the one that replaced it
 
 
 def test_pool_reports_errors_of_the_function() -> None:
@@ -330,11 +333,18 @@ def test_closed_pool_refuses_calls(sleep_pool: WorkerPool) -> None:
 # --------------------------------------------------------------------------- without math-verify
 
 
+@pytest.fixture
+def unwarned() -> Iterator[OnceWarning]:
+    """The missing-math-verify warning, not yet issued in this process, and re-armed after."""
+    math_scorer.missing_math_verify.reset()
+    yield math_scorer.missing_math_verify
+    math_scorer.missing_math_verify.reset()
+
+
 def test_without_math_verify_normalised_comparison_and_one_warning(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, unwarned: OnceWarning
 ) -> None:
     monkeypatch.setitem(sys.modules, "math_verify", None)  # makes it unimportable
-    monkeypatch.setattr(math_scorer, "_warned_missing", False)
     assert not math_scorer.math_verify_available()
     calls = symbolic_calls()
     with pytest.warns(MathVerifyMissingWarning, match=r"pytest-evalindex\[math\]") as caught:
@@ -343,6 +353,7 @@ def test_without_math_verify_normalised_comparison_and_one_warning(
         # no box and no plain number after "answer is": no guess from the last number
         unboxed = math_answer("So the total is 5 + 7 = 12 dollars.", make_record("12"))
     assert len(caught) == 1
+    assert unwarned.issued
     assert (symbolic.value, again.value, unboxed.value) == (0.0, 0.0, 0.0)
     assert "pytest-evalindex[math]" in symbolic.explanation
     assert unboxed.explanation.startswith("no \\boxed{}, '####' or plain number after")
@@ -353,6 +364,25 @@ def test_without_math_verify_normalised_comparison_and_one_warning(
     assert answers_match("0.5", "\\frac{1}{2}", shortcut=False).equal
     assert not answers_match("73", "72", shortcut=False).equal
     assert symbolic_calls() == calls
+
+
+def test_the_missing_math_verify_warning_points_at_the_caller_and_can_be_rearmed(
+    monkeypatch: pytest.MonkeyPatch, unwarned: OnceWarning
+) -> None:
+    monkeypatch.setitem(sys.modules, "math_verify", None)
+    with pytest.warns(MathVerifyMissingWarning) as first:
+        answers_match("2+3x", "3x+2")
+        answers_match("2+3y", "3y+2")
+    assert len(first) == 1
+    assert first[0].filename == __file__  # the line that compared, not the scorer's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not answers_match("2+3x", "3x+2").equal  # issued once: silent now
+    unwarned.reset()
+    assert not unwarned.issued
+    with pytest.warns(MathVerifyMissingWarning) as again:
+        answers_match("2+3x", "3x+2")
+    assert len(again) == 1
 
 
 # --------------------------------------------------------------------------- the fast path

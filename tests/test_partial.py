@@ -73,6 +73,10 @@ def test_xdist_stopping_for_maxfail_is_not_an_interruption() -> None:
     assert not is_keyboard_interrupt(Interrupted("stopping after 1 failures"))
     assert is_keyboard_interrupt(Interrupted("<WorkerController gw0> received keyboard-interrupt"))
     assert not is_keyboard_interrupt(RuntimeError("x"))
+    # pytest's own loop ending for session.shouldstop (the plugin stopping the run)
+    stopped = pytest.Session.Interrupted
+    assert not is_keyboard_interrupt(stopped("the model server rejected the API key"), stopped)
+    assert is_keyboard_interrupt(KeyboardInterrupt(), stopped)
 
 
 def test_results_file_names_and_messages() -> None:
@@ -178,11 +182,12 @@ def test_last_failed_rerun_is_partial_and_cannot_pass_a_gate(
 
 
 def test_keyword_selection_and_save_are_refused_as_a_baseline(
-    project: pytest.Pytester, server: FakeOpenAI
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
 ) -> None:
     result = project.runpytest(
-        *base_args(server), "-k", "q1 or q2", "--index-save", "base", "--index-json", "out.json"
-    )
+        *base_args(server), *run_mode, "-k", "q1 or q2", "--index-save", "base",
+        "--index-json", "out.json",
+    )  # fmt: skip
     out = result.stdout.str()
     assert result.ret == 0, out  # no gate configured: nothing fails
     assert "partial: 2 of 10 records (-k)" in out
@@ -195,36 +200,46 @@ def test_keyword_selection_and_save_are_refused_as_a_baseline(
     assert not (project.path / ".evalindex" / "last.json").exists()
 
 
-def test_node_ids_and_exitfirst_name_their_causes(
-    project: pytest.Pytester, server: FakeOpenAI
+def test_node_ids_name_their_cause(
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
 ) -> None:
-    result = project.runpytest(*base_args(server), "part.yaml::qs::qs/q1", "part.yaml::qs::qs/q2")
+    result = project.runpytest(
+        *base_args(server), *run_mode, "part.yaml::qs::qs/q1", "part.yaml::qs::qs/q2"
+    )
     assert result.ret == 0, result.stdout.str()
     assert read(project.path / ".evalindex" / "last.partial.json")["run"]["partial"] == {
         "ran": 2,
         "of": RECORDS,
         "why": "node ids",
     }
+    result.stdout.fnmatch_lines(["partial: 2 of 10 records (node ids)"])
+
+
+def test_exitfirst_names_its_cause(project: pytest.Pytester, server: FakeOpenAI) -> None:
     stopped = project.runpytest(*base_args(server), "-x")
     assert stopped.ret == 1
     partial = read(project.path / ".evalindex" / "last.partial.json")["run"]["partial"]
     assert partial == {"ran": 4, "of": RECORDS, "why": "-x"}  # q0..q3, q3 refused
 
 
-def test_marker_and_deselect_are_causes(project: pytest.Pytester, server: FakeOpenAI) -> None:
-    result = project.runpytest(*base_args(server), "-m", "qa", "--deselect", "part.yaml::qs::qs/q0")
+def test_marker_and_deselect_are_causes(
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
+) -> None:
+    result = project.runpytest(
+        *base_args(server), *run_mode, "-m", "qa", "--deselect", "part.yaml::qs::qs/q0"
+    )
     assert result.ret == 1  # q3 and q7 are refused
     partial = read(project.path / ".evalindex" / "last.partial.json")["run"]["partial"]
     assert partial == {"ran": RECORDS - 1, "of": RECORDS, "why": "-m, --deselect"}
 
 
 def test_a_whole_run_replaces_the_partial_file_and_saves(
-    project: pytest.Pytester, server: FakeOpenAI
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
 ) -> None:
     server.responder = lambda messages, body: messages[-1]["content"].split()[-1].rstrip("?")
-    project.runpytest(*base_args(server), "-k", "q1")
+    project.runpytest(*base_args(server), *run_mode, "-k", "q1")
     assert (project.path / ".evalindex" / "last.partial.json").exists()
-    result = project.runpytest(*base_args(server), "--index-save", "base")
+    result = project.runpytest(*base_args(server), *run_mode, "--index-save", "base")
     assert result.ret == 0, result.stdout.str()
     assert not (project.path / ".evalindex" / "last.partial.json").exists()
     assert read(project.path / ".evalindex" / "last.json")["run"]["partial"] is None
@@ -234,13 +249,13 @@ def test_a_whole_run_replaces_the_partial_file_and_saves(
 
 
 def test_a_partial_run_is_compared_on_its_records_and_cannot_pass_compare_fail(
-    project: pytest.Pytester, server: FakeOpenAI
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
 ) -> None:
     server.responder = lambda messages, body: messages[-1]["content"].split()[-1].rstrip("?")
-    saved = project.runpytest(*base_args(server), "--index-save", "base")
+    saved = project.runpytest(*base_args(server), *run_mode, "--index-save", "base")
     assert saved.ret == 0, saved.stdout.str()
     result = project.runpytest(
-        *base_args(server), "-k", "q1 or q2 or q5", "--index-compare",
+        *base_args(server), *run_mode, "-k", "q1 or q2 or q5", "--index-compare",
         "--index-compare-fail", "index:5pp",
     )  # fmt: skip
     out = result.stdout.str()
@@ -251,14 +266,14 @@ def test_a_partial_run_is_compared_on_its_records_and_cannot_pass_compare_fail(
 
 
 def test_shards_are_partial_and_merge_into_a_whole_run(
-    project: pytest.Pytester, server: FakeOpenAI, tmp_path: Path
+    project: pytest.Pytester, server: FakeOpenAI, tmp_path: Path, run_mode: list[str]
 ) -> None:
     server.responder = lambda messages, body: messages[-1]["content"].split()[-1].rstrip("?")
     docs = []
     for shard in ("1/2", "2/2"):
         out = tmp_path / f"shard-{shard[0]}.json"
         result = project.runpytest(
-            *base_args(server), "--index-shard", shard, "--index-json", str(out),
+            *base_args(server), *run_mode, "--index-shard", shard, "--index-json", str(out),
             "--index-gate", "index>=0.5",
         )  # fmt: skip
         assert result.ret == 0, result.stdout.str()  # gates are skipped for a shard

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_outcomes
+from helpers import assert_outcomes, deselected
 
 from pytest_evalindex.testing import FakeOpenAI
 
@@ -156,16 +156,21 @@ def test_serial_and_xdist_give_identical_results(
     assert tables(serial.stdout.str()) == tables(parallel.stdout.str())
 
 
-def test_node_ids_markers_and_collect_only(project: pytest.Pytester, server: FakeOpenAI) -> None:
-    result = project.runpytest(*base_args(server), "--collect-only", "-q")
+def test_node_ids_markers_and_collect_only(
+    project: pytest.Pytester, server: FakeOpenAI, run_mode: list[str]
+) -> None:
+    result = project.runpytest(*base_args(server), "--collect-only", "-q", *run_mode)
     result.stdout.fnmatch_lines(["demo.yaml::capitals::capitals/fr", "demo.yaml::sums::sums/0"])
     assert len(server.requests) == 0
-    result = project.runpytest(*base_args(server), "-m", "geo", "--strict-markers")
-    assert_outcomes(result, passed=5, missed=1, deselected=8)
-    result = project.runpytest(*base_args(server), "-m", "math and en", "-q")
-    assert_outcomes(result, passed=6, missed=2, deselected=6)
-    result = project.runpytest(*base_args(server), "-k", "capitals and not es")
-    assert_outcomes(result, passed=5, deselected=9)
+    result = project.runpytest(*base_args(server), "-m", "geo", "--strict-markers", *run_mode)
+    assert_outcomes(result, passed=5, missed=1, **deselected(run_mode, 8))
+    result.stdout.fnmatch_lines(["partial: 6 of 14 records (-m)"])
+    result = project.runpytest(*base_args(server), "-m", "math and en", "-q", *run_mode)
+    assert_outcomes(result, passed=6, missed=2, **deselected(run_mode, 6))
+    result.stdout.fnmatch_lines(["partial: 8 of 14 records (-m)"])
+    result = project.runpytest(*base_args(server), "-k", "capitals and not es", *run_mode)
+    assert_outcomes(result, passed=5, **deselected(run_mode, 9))
+    result.stdout.fnmatch_lines(["partial: 5 of 14 records (-k)"])
     result = project.runpytest(*base_args(server), "--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.knowledge*", "@pytest.mark.geo*"])
 
@@ -253,7 +258,7 @@ def test_http_errors_are_counted_not_averaged(
     assert italy["score"] is None
 
 
-def test_last_failed_reruns_only_errors(project: pytest.Pytester) -> None:
+def test_last_failed_reruns_only_errors(project: pytest.Pytester, run_mode: list[str]) -> None:
     broken = {"on": True}
 
     def sometimes(messages: list[dict[str, Any]], body: dict[str, Any]) -> Any:
@@ -262,12 +267,13 @@ def test_last_failed_reruns_only_errors(project: pytest.Pytester) -> None:
         return answer(messages, body)
 
     with FakeOpenAI(responder=sometimes) as fake:
-        first = project.runpytest(*base_args(fake))
+        first = project.runpytest(*base_args(fake), *run_mode)
         assert_outcomes(first, passed=10, missed=3, failed=1)
         broken["on"] = False
         fake.clear_log()
-        second = project.runpytest(*base_args(fake), "--lf")
-        assert_outcomes(second, passed=1, deselected=13)
+        second = project.runpytest(*base_args(fake), "--lf", *run_mode)
+        assert_outcomes(second, passed=1, **deselected(run_mode, 13))
+        second.stdout.fnmatch_lines(["partial: 1 of 14 records (--lf)"])
         assert [r.json["messages"][-1]["content"] for r in fake.requests] == [CAPITALS[5][1]]
 
 

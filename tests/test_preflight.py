@@ -529,17 +529,19 @@ def test_hub_source_without_network_fails_fast_with_one_message(
 # --------------------------------------------------------------------------- the summary
 
 
-def test_each_failed_gate_and_rule_is_printed_once(project: pytest.Pytester) -> None:
+def test_each_failed_gate_and_rule_is_printed_once(
+    project: pytest.Pytester, run_mode: list[str]
+) -> None:
     def half(messages: list[dict[str, str]], body: dict[str, object]) -> str:
         number = int(messages[-1]["content"].split()[-1])
         return f"A{number}" if number % 2 else "wrong"
 
     with FakeOpenAI(responder=right) as fake:
-        assert run(project, fake, "--index-save").ret == 0
+        assert run(project, fake, "--index-save", *run_mode).ret == 0
     with FakeOpenAI(responder=half) as fake:
         result = run(
             project, fake, "--index-gate", "tag:en>=0.9", "--index-compare",
-            "--index-compare-fail", "index:2pp",
+            "--index-compare-fail", "index:2pp", *run_mode,
         )  # fmt: skip
     assert result.ret == 1
     out = result.stdout.str()

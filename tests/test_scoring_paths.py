@@ -11,7 +11,6 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from pytest_evalindex.run.writing import results_text
 from pytest_evalindex.scoring import (
     Score,
     ScorerError,
-    ScorerTraits,
     math_scorer,
     resolve_scorer,
 )
@@ -155,26 +153,19 @@ def test_scores_are_identical_to_always_running_the_full_check(
 # --------------------------------------------------------------------------- worker pool
 
 
-def test_a_prestarted_worker_serves_the_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    started: list[object] = []
-
-    class CountedWorker(math_scorer._Worker):
-        def __init__(self, *args: Any) -> None:
-            started.append(self)
-            super().__init__(*args)
-
-    monkeypatch.setattr(math_scorer, "_Worker", CountedWorker)
+def test_a_prestarted_worker_serves_the_first_call() -> None:
     pool = math_scorer.WorkerPool("math:sqrt", max_workers=2)
     try:
         pool.prestart()
         pool.prestart()  # one is starting already: nothing more
         assert pool.call((49,), 60) == 7.0
         assert pool.call((64,), 60) == 8.0
-        assert len(started) == 1
+        assert pool.started_workers == 1
         assert pool.idle_workers == 1
     finally:
         pool.close()
     assert pool.idle_workers == 0
+    assert pool.started_workers == 1
 
 
 def test_closing_a_pool_stops_the_worker_it_is_starting() -> None:
@@ -280,52 +271,80 @@ def math_project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-@pytest.fixture
-def scoring_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The names of the threads the math scorer runs in, during in-process runs."""
-    names: list[str] = []
-    original = math_scorer.math_answer
+# the math scorer, saying in its explanation which thread scored: "ahead" keeps the math
+# scorer's own traits, "in_call" declares none, as a scorer that works in the interpreter
+WHERE_SCORERS = """
+import threading
 
-    @functools.wraps(original)
-    def recording(response: str, record: Record, **args: Any) -> Score:
-        names.append(threading.current_thread().name)
-        return original(response, record, **args)
-
-    monkeypatch.setattr(math_scorer, "math_answer", recording)
-    yield names
+from pytest_evalindex.scoring import Score, math_scorer
 
 
-def math_run(project: pytest.Pytester, server: FakeOpenAI, out: str) -> dict[str, Any]:
+def where(response, record):
+    score = math_scorer.math_answer(response, record)
+    name = threading.current_thread().name
+    return Score(score.value, f"{name}| {score.explanation}", extracted=score.extracted)
+
+
+def ahead(response, record):
+    return where(response, record)
+
+
+def in_call(response, record):
+    return where(response, record)
+
+
+ahead.evalindex_traits = math_scorer.math_answer.evalindex_traits
+"""
+
+
+def use_where_scorers(project: pytest.Pytester) -> None:
+    (project.path / "wherescorers.py").write_text(WHERE_SCORERS)
+    for name in ("ahead", "in_call"):
+        scorer = f'scorer: {{name: "wherescorers:{name}"}}'
+        project.makefile(".yaml", **{name: MATH_SPEC.replace("scorer: math", scorer)})
+
+
+def math_run(
+    project: pytest.Pytester, server: FakeOpenAI, spec: str, run_mode: list[str]
+) -> dict[str, Any]:
     result = project.runpytest(
-        "--index", "spec.yaml", "--index-base-url", server.base_url, "--index-model", "m",
-        "--index-no-cache", "--index-concurrency", "8", "--index-json", out,
+        "--index", spec, "--index-base-url", server.base_url, "--index-model", "m",
+        "--index-no-cache", "--index-concurrency", "8", "--index-json", "out.json", *run_mode,
     )  # fmt: skip
     assert_outcomes(result, passed=19, missed=5)
-    results: dict[str, Any] = json.loads((project.path / out).read_text())
+    results: dict[str, Any] = json.loads((project.path / "out.json").read_text())
     return results
 
 
-def outcomes(results: dict[str, Any]) -> list[tuple[str, str, float, str]]:
-    return [(s["id"], s["outcome"], s["score"], s["explanation"]) for s in results["samples"]]
+def threads_and_outcomes(
+    results: dict[str, Any],
+) -> tuple[set[str], list[tuple[str, str, float, str]]]:
+    """The threads that scored, and each sample's outcome with the thread left out."""
+    threads, rows = set(), []
+    for s in sorted(results["samples"], key=lambda s: s["id"]):
+        thread, _, explanation = s["explanation"].partition("| ")
+        threads.add(thread)
+        rows.append((s["id"], s["outcome"], s["score"], explanation))
+    return threads, rows
 
 
 def test_math_is_scored_beside_the_requests_with_the_same_results(
-    math_project: pytest.Pytester,
-    scoring_threads: list[str],
-    monkeypatch: pytest.MonkeyPatch,
+    math_project: pytest.Pytester, run_mode: list[str]
 ) -> None:
+    math_project.makeconftest("")  # puts this directory on sys.path, for the scorers
+    use_where_scorers(math_project)
     with FakeOpenAI(responder=math_reply, latency=0.02) as server:
-        ahead = math_run(math_project, server, "ahead.json")
-        threads_ahead = list(scoring_threads)
-        scoring_threads.clear()
-        # the same scorer, declared as one that works in the interpreter
-        monkeypatch.setattr(math_scorer.math_answer, "evalindex_traits", ScorerTraits())
-        in_call = math_run(math_project, server, "in_call.json")
-    assert outcomes(ahead) == outcomes(in_call)
-    assert {e for *_, e in outcomes(ahead) if "math-verify" in e}  # the check did run
-    assert len(threads_ahead) == 24
-    assert all(name.startswith("evalindex-score") for name in threads_ahead)
-    assert set(scoring_threads) == {"MainThread"}
+        threads_ahead, ahead = threads_and_outcomes(
+            math_run(math_project, server, "ahead.yaml", run_mode)
+        )
+        threads_in_call, in_call = threads_and_outcomes(
+            math_run(math_project, server, "in_call.yaml", run_mode)
+        )
+    assert ahead == in_call
+    assert len(ahead) == 24
+    assert {e for *_, e in ahead if "math-verify" in e}  # the check did run
+    assert threads_ahead and all(name.startswith("evalindex-score") for name in threads_ahead)
+    assert threads_in_call == {"MainThread"}
 
 
 TRAITS_SPEC = """
@@ -400,7 +419,7 @@ def test_a_custom_scorer_declares_whether_it_is_scored_ahead(
 
 
 def test_behind_a_users_model_wrapper_answers_are_scored_in_the_call(
-    math_project: pytest.Pytester, scoring_threads: list[str]
+    math_project: pytest.Pytester, run_mode: list[str]
 ) -> None:
     math_project.makeconftest(
         """
@@ -415,13 +434,16 @@ def test_behind_a_users_model_wrapper_answers_are_scored_in_the_call(
             return ask
         """
     )
+    use_where_scorers(math_project)
     with FakeOpenAI(responder=math_reply) as server:
         result = math_project.runpytest(
-            "--index", "spec.yaml", "--index-base-url", server.base_url, "--index-model",
-            "m", "--index-no-cache", "--index-json", "out.json",
+            "--index", "ahead.yaml", "--index-base-url", server.base_url, "--index-model",
+            "m", "--index-no-cache", "--index-json", "out.json", *run_mode,
         )  # fmt: skip
     assert_outcomes(result, passed=18, missed=6)  # the wrapper's change was scored
-    assert set(scoring_threads) == {"MainThread"}
+    threads, _ = threads_and_outcomes(json.loads((math_project.path / "out.json").read_text()))
+    # a scorer that would be scored ahead is scored in the call, after the wrapper
+    assert threads == {"MainThread"}
 
 
 SLOW_SPEC = """

@@ -14,10 +14,10 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from pytest_evalindex.report.terminal import ALL_DATASETS, fmt_ci, fmt_score
-from pytest_evalindex.results.schema import Results, RunInfo, table_rows
+from pytest_evalindex.report.terminal import ALL_DATASETS, cost_notes, fmt_ci, fmt_score, fmt_usd
+from pytest_evalindex.results.schema import Results, RunInfo, UsageCost, table_rows
 from pytest_evalindex.results.verdicts import Verdicts
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -229,9 +229,31 @@ def _usage(results: Results) -> list[str]:
               "p95 s"]  # fmt: skip
     lines = ["", "### Usage", "", *_table(header, body)]
     cost = usage.get("cost")
-    total = cost.get("total") if isinstance(cost, Mapping) else None
-    if isinstance(total, (int, float)):
-        lines += ["", f"Cost: ${float(total):.4f}"]
+    if isinstance(cost, Mapping):
+        lines += _cost(cost)
+    return lines
+
+
+def _cost(cost: Mapping[str, Any]) -> list[str]:
+    """USD by dataset (model, judge, total, cached answers' first cost) and the notes."""
+
+    def usd(value: Any) -> str:
+        return fmt_usd(float(value)) if isinstance(value, (int, float)) else "-"
+
+    rows = [*(cost.get("dataset") or ()), {**cost, "name": "total"}]
+    body = [
+        [
+            md_text(row.get("name")),
+            *(usd(row.get(k)) for k in ("model", "judge", "total", "cached")),
+        ]
+        for row in rows
+        if isinstance(row, Mapping)
+    ]
+    header = ["cost (USD)", "model", "judge", "total", "cached (first asked)"]
+    notes = [md_text(note) for note in cost_notes(cast(UsageCost, cost))]
+    lines = ["", "### Cost", "", *_table(header, body)]
+    for note in notes:
+        lines += ["", note]
     return lines
 
 

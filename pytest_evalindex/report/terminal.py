@@ -6,11 +6,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pytest_evalindex.results.schema import (
+    CostRow,
     IndexSummary,
     MetricRow,
     Results,
     Sample,
     TableRow,
+    UsageCost,
     UsageRow,
     table_rows,
 )
@@ -76,7 +78,61 @@ def format_summary(results: Results) -> list[str]:
     if usage:
         lines.append("")
         lines.extend(render_usage([*usage["dataset"], usage["total"]]))
+        cost = usage.get("cost")
+        if cost:
+            lines.append("")
+            lines.extend(render_cost(cost))
     return lines
+
+
+def fmt_usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6f}"
+
+
+def cost_notes(cost: UsageCost) -> list[str]:
+    """What the cached answers cost when first asked, and what the budget did."""
+    notes = []
+    cached = cost.get("cached") or 0.0
+    if cached > 0:
+        notes.append(
+            f"cached answers cost nothing this run; they cost ${cached:.6f} when first asked"
+        )
+    budget = cost.get("budget")
+    if budget is not None:
+        spent = cost.get("total") or 0.0
+        notes.append(f"budget: ${spent:.6f} spent of --index-budget ${budget:g}")
+        unasked = cost.get("budget_reached") or 0
+        if unasked:
+            notes.append(
+                f"budget reached: {unasked} record{'s' if unasked != 1 else ''} not asked "
+                "(errors); raise --index-budget and rerun, the answers already paid for "
+                "come from the cache"
+            )
+    return notes
+
+
+def render_cost(cost: UsageCost) -> list[str]:
+    """USD this run by dataset (model, judge, both) and what cached answers had cost."""
+    header = ["cost (USD)", "model", "judge", "total", "cached"]
+    total: CostRow = {
+        "name": "total",
+        "model": cost["model"],
+        "judge": cost["judge"],
+        "total": cost["total"],
+        "cached": cost.get("cached"),
+    }
+    rows = [*cost.get("dataset", []), total]
+    body = [
+        [
+            str(row["name"]),
+            fmt_usd(row.get("model")),
+            fmt_usd(row.get("judge")),
+            fmt_usd(row.get("total")),
+            fmt_usd(row.get("cached")),
+        ]
+        for row in rows
+    ]
+    return format_table(header, body) + cost_notes(cost)
 
 
 # the name a metrics row over the whole index is shown under

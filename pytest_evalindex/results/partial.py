@@ -49,6 +49,7 @@ def selection_causes(
     index_paths: Iterable[Path],
     shard: bool,
     interrupted: bool,
+    stopped: bool = False,
 ) -> list[str]:
     """The options and events of this pytest run that leave records out, in a fixed order.
 
@@ -75,7 +76,9 @@ def selection_causes(
         causes.append("shard")
     if interrupted:
         causes.append("interrupted")
-    elif getattr(session, "shouldstop", False):
+    elif stopped or getattr(session, "shouldstop", False):
+        # ``stopped``: this plugin stopped the run, perhaps in an xdist worker, whose
+        # shouldstop the controller's session never gets
         causes.append("stopped")
     return causes
 
@@ -90,11 +93,16 @@ def names_node_ids(args: Iterable[str], invocation: Path, index_paths: Iterable[
     return False
 
 
-def is_keyboard_interrupt(exc: BaseException) -> bool:
-    """Ctrl-C or SIGTERM, as opposed to xdist ending its loop for ``-x`` or a stopped worker
-    (it raises a KeyboardInterrupt subclass for those too)."""
+def is_keyboard_interrupt(
+    exc: BaseException, stopped_type: type[BaseException] | None = None
+) -> bool:
+    """Ctrl-C or SIGTERM, as opposed to xdist ending its loop for ``-x`` or a stopped worker,
+    or pytest ending its loop because a plugin set ``session.shouldstop`` (both raise a
+    KeyboardInterrupt subclass for those too: pytest's is ``stopped_type``)."""
     if type(exc).__module__.split(".")[0] == "xdist":
         return _XDIST_KEYBOARD_INTERRUPT in str(exc)
+    if stopped_type is not None and isinstance(exc, stopped_type):
+        return False
     return isinstance(exc, KeyboardInterrupt)
 
 

@@ -34,6 +34,18 @@ class Usage(TypedDict, total=False):
 
     prompt_tokens: int
     completion_tokens: int
+    # prompt tokens the provider served from its prompt cache (only when it says so)
+    cached_tokens: int
+
+
+class JudgeCall(TypedDict):
+    """One verdict a judge gave on a sample (kept only when the judge has prices)."""
+
+    usage: Usage
+    # from the response cache: it cost nothing this run
+    cached: bool
+    # USD at the judge's prices: what the verdict cost, or cost when first asked
+    cost: float
 
 
 class InputMessage(TypedDict):
@@ -85,6 +97,8 @@ class Sample(TypedDict):
     metrics: NotRequired[dict[str, float]]
     # with --index-repeat K > 1: every answer; the sample's own answer fields are the first's
     repeats: NotRequired[list[Repeat]]
+    # with a priced judge: every verdict asked while the sample was scored
+    judge_calls: NotRequired[list[JudgeCall]]
 
 
 class TableRow(TypedDict):
@@ -136,13 +150,42 @@ class UsageRow(TypedDict):
     latency_p95_s: float | None
 
 
+class Prices(TypedDict):
+    """USD per million tokens (``model.pricing``, ``judge.pricing``, ``--index-price``)."""
+
+    input: float
+    output: float
+    cached_input: NotRequired[float | None]
+
+
+class CostRow(TypedDict):
+    """What a dataset (or ``total``) cost in USD this run: the model's answers, the judge's
+    verdicts, both, and what the answers taken from the cache cost when first asked.
+    ``model`` or ``judge`` is None when it has no prices."""
+
+    name: str
+    model: float | None
+    judge: float | None
+    total: float | None
+    cached: float | None
+
+
 class UsageCost(TypedDict):
-    """What the run cost in USD, when prices are known."""
+    """What the run cost in USD, when prices are known. ``by_dataset`` maps a dataset to
+    its total (model and judge)."""
 
     model: float | None
     judge: float | None
     total: float | None
     by_dataset: dict[str, float | None]
+    dataset: NotRequired[list[CostRow]]
+    # what the cached answers and verdicts cost when first asked (nothing this run)
+    cached: NotRequired[float]
+    # the model's prices the cost was computed with
+    prices: NotRequired[Prices | None]
+    # --index-budget, and how many records it left unasked
+    budget: NotRequired[float | None]
+    budget_reached: NotRequired[int]
 
 
 class UsageSummary(TypedDict):

@@ -269,11 +269,13 @@ class ChatClient:
             if thought and not reasoning:
                 reasoning = thought
         usage = data.get("usage") or {}
-        return ModelAnswer(
-            content=content,
-            reasoning=reasoning,
-            usage={
-                "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-                "completion_tokens": int(usage.get("completion_tokens") or 0),
-            },
-        )
+        counts = {
+            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0),
+        }
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        if isinstance(cached, int) and cached > 0:
+            # priced apart (pricing.cached_input); kept only when the provider reports it
+            counts["cached_tokens"] = cached
+        return ModelAnswer(content=content, reasoning=reasoning, usage=counts)

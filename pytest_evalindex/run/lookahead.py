@@ -14,6 +14,7 @@ scored ahead, in background threads, as they arrive.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -24,6 +25,8 @@ from typing import Any
 import pytest
 
 from pytest_evalindex.items import IndexItem
+from pytest_evalindex.results.schema import Prices
+from pytest_evalindex.run.budget import Meter, keeping_judge_calls, note_judge_call, score_kept
 from pytest_evalindex.run.cache import ResponseCache, cache_key
 from pytest_evalindex.run.client import ChatClient, ModelAnswer
 from pytest_evalindex.run.threads import DaemonPool
@@ -80,7 +83,7 @@ class ScoreAhead:
         if scorer is None:
             return
         try:
-            future = self._pool.submit(scorer, answer.content, record)
+            future = self._pool.submit(keeping_judge_calls, scorer, answer.content, record)
         except RuntimeError:  # shut down: the run is over
             return
         with self._lock:
@@ -94,7 +97,7 @@ class ScoreAhead:
         if entry is None or entry[0] != content:
             return None
         try:
-            return entry[1].result()
+            return score_kept(entry[1])
         except CancelledError:
             return None
 
@@ -109,10 +112,13 @@ def cached_chat(
     cache: ResponseCache | None,
     messages: list[dict[str, Any]],
     repeat: int,
+    meter: Meter | None = None,
 ) -> ModelAnswer:
-    """The stored answer to these messages, else the client's, stored as it arrives."""
+    """The stored answer to these messages, else the client's, stored as it arrives; with
+    a ``meter`` (``--index-budget``) a request is sent only when the budget has room."""
+    chat = client.chat if meter is None else functools.partial(meter.chat, client)
     if cache is None:
-        return client.chat(messages)
+        return chat(messages)
     key = cache_key(
         base_url=client.base_url,
         model=client.model,
@@ -123,7 +129,7 @@ def cached_chat(
     stored = cache.get(key)
     if stored is not None:
         return ModelAnswer.from_dict(stored, cached=True)
-    answer = client.chat(messages)
+    answer = chat(messages)
     cache.put(key, answer.to_dict())
     return answer
 
@@ -140,10 +146,12 @@ class Requester:
         cache: ResponseCache | None,
         max_in_flight: int,
         score_ahead: ScoreAhead | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
         self.score_ahead = score_ahead
+        self.meter = meter
         self._pool = DaemonPool(max_in_flight, name="evalindex-request")
         self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
         self._lock = threading.Lock()
@@ -155,7 +163,8 @@ class Requester:
         return answer
 
     def _ask(self, record: Record, repeat: int) -> ModelAnswer:
-        return cached_chat(self.client, self.cache, [m.model_dump() for m in record.input], repeat)
+        messages = [m.model_dump() for m in record.input]
+        return cached_chat(self.client, self.cache, messages, repeat, self.meter)
 
     def submit(self, record: Record, repeat: int = 0) -> None:
         with self._lock:
@@ -179,11 +188,13 @@ class Requester:
                 with self._lock:
                     self._futures.pop((record.id, repeat), None)
 
-    def close(self) -> None:
-        # answers already received are in the cache; queued requests are dropped
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Drop queued requests and close the client and the cache. With ``wait`` the
+        requests in flight finish first; without, they fail where they are (the run was
+        interrupted and is over: every answer that arrived is in the cache)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
         if self.score_ahead is not None:
-            self.score_ahead.close()
+            self.score_ahead.close(wait=wait)
         self.client.close()
         if self.cache is not None:
             self.cache.close()
@@ -214,9 +225,20 @@ class JudgeModel:
     """``judge_model(messages) -> str`` for judge scorers: its own endpoint, the same
     retries, and the same cache (so a rerun never pays for a verdict twice)."""
 
-    def __init__(self, make_client: Callable[[], ChatClient], cache_dir: Any | None) -> None:
+    def __init__(
+        self,
+        make_client: Callable[[], ChatClient],
+        cache_dir: Any | None,
+        *,
+        pricing: Prices | None = None,
+        generation: dict[str, Any] | None = None,
+        meter: Meter | None = None,
+    ) -> None:
         self._make_client = make_client
         self._cache_dir = cache_dir
+        self.pricing = pricing  # judge.pricing: its verdicts are priced apart
+        self.generation = dict(generation or {})
+        self.meter = meter
         self._client: ChatClient | None = None
         self._cache: ResponseCache | None = None
         self._lock = threading.Lock()
@@ -232,7 +254,9 @@ class JudgeModel:
     def __call__(self, messages: list[dict[str, str]]) -> str:
         client, cache = self._ready()
         # repeat -1 never collides with an answer of the model under test
-        return cached_chat(client, cache, messages, repeat=-1).content
+        answer = cached_chat(client, cache, messages, -1, self.meter)
+        note_judge_call(answer, self.pricing)
+        return answer.content
 
     def close(self) -> None:
         if self._client is not None:

@@ -9,9 +9,10 @@ so both get the same timeout, retries and connection limit.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -27,6 +28,8 @@ from pytest_evalindex.run.lookahead import (
 )
 
 if TYPE_CHECKING:
+    from pytest_evalindex.results.schema import Prices, Results
+    from pytest_evalindex.run.budget import Ledger, Meter
     from pytest_evalindex.run.local_model import LocalModelServer
 
 
@@ -73,6 +76,8 @@ class RunModels:
         self.local_server: LocalModelServer | None = None
         self.judge: JudgeModel | None = None
         self.judge_base_url: str | None = None  # the judge's own endpoint, when set
+        self.ledger: Ledger | None = None  # with --index-budget: what the run spent
+        self.run_id = uuid.uuid4().hex
 
     def workers(self) -> int:
         workerinput = getattr(self.config, "workerinput", None)
@@ -111,7 +116,39 @@ class RunModels:
             or defaults.get("api_key_env")
             or "OPENAI_API_KEY",
             "generation": defaults.get("generation", {}),
+            "pricing": defaults.get("pricing"),
         }
+
+    # -- prices and the budget (run.budget) ---------------------------------------------
+
+    def model_prices(self) -> Prices | None:
+        """``--index-price``, else the spec's ``model.pricing``."""
+        prices = self.options.price or self.configured_settings()["pricing"]
+        return cast("Prices | None", prices)
+
+    def meter(self, prices: Prices | None, kind: str) -> Meter | None:
+        """What guards each request against ``--index-budget`` (None without a budget)."""
+        if self.options.budget is None or prices is None:
+            return None
+        from pytest_evalindex.run.budget import Ledger, Meter
+
+        if self.ledger is None:
+            assert self.options.cache_dir is not None
+            # xdist gives every worker of a run the same id: they share one ledger
+            workerinput = getattr(self.config, "workerinput", None) or {}
+            run = str(workerinput.get("testrunuid") or self.run_id)
+            self.ledger = Ledger(self.options.cache_dir, run=run, budget=self.options.budget)
+        return Meter(self.ledger, prices, kind=kind)
+
+    def add_cost(self, results: Results) -> None:
+        """Put ``usage.cost`` on a finished document when anything had a price."""
+        from pytest_evalindex.results.usage import cost_summary
+
+        cost = cost_summary(
+            results["samples"], prices=self.model_prices(), budget=self.options.budget
+        )
+        if cost is not None:
+            results["usage"]["cost"] = cost
 
     # -- the embedded model -------------------------------------------------------------
 
@@ -181,7 +218,9 @@ class RunModels:
             )
             cache_dir = self.cache_dir()
             cache = ResponseCache(cache_dir) if cache_dir is not None else None
-            self.model = DefaultModel(Requester(client, cache=cache, max_in_flight=in_flight))
+            meter = self.meter(self.model_prices(), "model")
+            requester = Requester(client, cache=cache, max_in_flight=in_flight, meter=meter)
+            self.model = DefaultModel(requester)
         return self.model
 
     def scorer_context(self, judge_defaults: dict[str, Any]) -> dict[str, Any]:
@@ -206,11 +245,20 @@ class RunModels:
             }
             return chat_client(settings, self.options, max_connections=self.process_concurrency())
 
-        self.judge = JudgeModel(make_client, self.cache_dir())
+        pricing = judge_defaults.get("pricing")
+        self.judge = JudgeModel(
+            make_client,
+            self.cache_dir(),
+            pricing=pricing,
+            generation=judge_defaults.get("generation"),
+            meter=self.meter(pricing, "judge"),
+        )
         return {"judge_model": self.judge, "sandbox": self.options.sandbox}
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         if self.model is not None:
-            self.model.requester.close()
+            self.model.requester.close(wait=wait)
         if self.judge is not None:
             self.judge.close()
+        if self.ledger is not None:
+            self.ledger.close()

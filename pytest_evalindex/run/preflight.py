@@ -4,8 +4,8 @@ Whatever can be known to be wrong before the model is asked anything is reported
 one usage error (exit status 4): a gate or compare-fail rule naming a row the test set does
 not have, a compare-fail rule without a comparison, a baseline of another test set, an output
 file that cannot be written, a judge without an endpoint, the embedded model asked for but
-not installed. The checks are plain functions of plain values; :func:`check_run` gathers the
-values from the run's session.
+not installed, a budget without prices or without max_tokens. The checks are plain
+functions of plain values; :func:`check_run` gathers the values from the run's session.
 """
 
 from __future__ import annotations
@@ -239,6 +239,8 @@ def run_outputs(session: EvalIndexSession) -> list[tuple[str, Path, bool]]:
         outputs.append(("--index-save", root / "runs", True))
     if not options.no_cache and options.cache_dir is not None:
         outputs.append(("the response cache", options.cache_dir, True))
+    elif options.budget is not None and options.cache_dir is not None:
+        outputs.append(("the budget's ledger (--index-cache-dir)", options.cache_dir, True))
     for option, attribute in OUTPUT_OPTIONS:
         value = getattr(options, attribute, None)
         if value is not None:
@@ -274,6 +276,48 @@ def judge_problem(session: EvalIndexSession) -> str | None:
         "the judge of the judge-scored datasets has no endpoint: pass --index-judge-base-url "
         "URL, set judge.base_url in the spec, or give the model an endpoint (--index-base-url)"
     )
+
+
+def budget_problems(session: EvalIndexSession) -> list[str]:
+    """``--index-budget`` needs a price and a bound on every answer of each model that
+    will be asked, or the cost of the next request could not be known before it is sent.
+    A budget without max_tokens is refused rather than given a default, which would change
+    the requests (and their cache keys) behind the user's back."""
+    budget = session.options.budget
+    if budget is None:
+        return []
+    from pytest_evalindex.run.budget import max_tokens_of
+
+    problems = []
+    where = f"--index-budget {budget:g}"
+    if session.models.model_prices() is None:
+        problems.append(
+            f"{where} needs the model's prices: pass --index-price INPUT,OUTPUT (USD per "
+            "million tokens) or set model.pricing: {input: ..., output: ...} in the spec"
+        )
+    if max_tokens_of(session.configured_settings()["generation"]) is None:
+        problems.append(
+            f"{where} needs a bound on every answer: set model.generation.max_tokens in the "
+            "spec (the most a request can cost is its prompt and max_tokens)"
+        )
+    judges = {
+        id(judge): judge
+        for loaded in session.indexes.values()
+        for scorer in loaded.scorers.values()
+        if (judge := getattr(scorer, "args", {}).get("judge_model")) is not None
+    }
+    for judge in judges.values():
+        if getattr(judge, "pricing", None) is None:
+            problems.append(
+                f"{where} needs the judge's prices: set judge.pricing: {{input: ..., "
+                "output: ...}} in the spec"
+            )
+        if max_tokens_of(getattr(judge, "generation", {})) is None:
+            problems.append(
+                f"{where} needs a bound on every verdict: set judge.generation.max_tokens "
+                "in the spec"
+            )
+    return list(dict.fromkeys(problems))
 
 
 def local_model_problem(session: EvalIndexSession) -> str | None:
@@ -321,6 +365,7 @@ def run_problems(session: EvalIndexSession) -> list[str]:
     judge = judge_problem(session)
     if judge:
         problems.append(judge)
+    problems += budget_problems(session)
     if not session.config.option.collectonly:
         problems += output_problems(run_outputs(session))
     return problems

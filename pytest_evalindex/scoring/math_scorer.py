@@ -357,23 +357,45 @@ def math_verify_available() -> bool:
         return False
 
 
-_warned_missing = False
-_warn_lock = threading.Lock()
+class OnceWarning:
+    """A warning issued the first time ``warn`` is called in a process, never again until
+    ``reset``; safe to share between threads."""
+
+    def __init__(self, category: type[Warning], message: str) -> None:
+        self.category = category
+        self.message = message
+        self._issued = False
+        self._lock = threading.Lock()
+
+    @property
+    def issued(self) -> bool:
+        with self._lock:
+            return self._issued
+
+    def warn(self, stacklevel: int = 2) -> None:
+        with self._lock:
+            if self._issued:
+                return
+            self._issued = True
+        # counted as warnings.warn counts, from the function that calls warn()
+        warnings.warn(self.message, self.category, stacklevel=stacklevel + 1)
+
+    def reset(self) -> None:
+        """Issue the warning again on the next ``warn``."""
+        with self._lock:
+            self._issued = False
+
+
+missing_math_verify = OnceWarning(
+    MathVerifyMissingWarning,
+    "math-verify is not installed, so the math scorer compares normalised answers only, "
+    "misses equivalent forms such as 3x+2 and 2+3x and reads no unboxed answer but a "
+    f"plain number after 'answer is'; {INSTALL_HINT}",
+)
 
 
 def _warn_missing_once() -> None:
-    global _warned_missing
-    with _warn_lock:
-        if _warned_missing:
-            return
-        _warned_missing = True
-    warnings.warn(
-        "math-verify is not installed, so the math scorer compares normalised answers only, "
-        "misses equivalent forms such as 3x+2 and 2+3x and reads no unboxed answer but a "
-        f"plain number after 'answer is'; {INSTALL_HINT}",
-        MathVerifyMissingWarning,
-        stacklevel=3,
-    )
+    missing_math_verify.warn(stacklevel=3)
 
 
 _calls = 0
@@ -730,6 +752,7 @@ class WorkerPool:
         self._starting: Future[_Worker] | None = None  # a worker started ahead of need
         self._lock = threading.Lock()
         self._closed = False
+        self._started = 0
 
     def prestart(self) -> None:
         """Start one worker in the background unless one is idle or already starting, so
@@ -741,7 +764,7 @@ class WorkerPool:
 
         def start() -> None:
             try:
-                starting.set_result(_Worker(self.function, self.preload, self.startup_timeout_s))
+                starting.set_result(self._start_worker())
             except BaseException as exc:  # handed to the call that takes this worker
                 starting.set_exception(exc)
 
@@ -780,6 +803,11 @@ class WorkerPool:
             starting, self._starting = self._starting, None
         if starting is not None:
             return starting.result()  # the one starting in the background: it is nearer
+        return self._start_worker()
+
+    def _start_worker(self) -> _Worker:
+        with self._lock:
+            self._started += 1
         return _Worker(self.function, self.preload, self.startup_timeout_s)
 
     def _give_back(self, worker: _Worker) -> None:
@@ -793,6 +821,13 @@ class WorkerPool:
     def idle_workers(self) -> int:
         with self._lock:
             return len(self._idle)
+
+    @property
+    def started_workers(self) -> int:
+        """How many worker processes this pool has started (or tried to), replacements
+        of killed ones included."""
+        with self._lock:
+            return self._started
 
     def close(self) -> None:
         """Stop the idle workers; a call under way stops its own worker when it ends."""
@@ -840,10 +875,7 @@ def warm_up() -> None:
             return
         _warmed_up = True
     if math_verify_available():
-        # a stand-in pool (tests replace _pool) need not know how to start ahead
-        prestart = getattr(_pool(), "prestart", None)
-        if prestart is not None:
-            prestart()
+        _pool().prestart()
 
 
 def final_answer(response: str, timeout_s: float | None) -> tuple[str, str] | str | None:

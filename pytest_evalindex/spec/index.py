@@ -128,6 +128,18 @@ def parse_field_path(text: str) -> Loc:
 # --- models ------------------------------------------------------------------------------
 
 
+class Pricing(BaseModel):
+    """What a model's tokens cost, in USD per million tokens. ``cached_input`` is the price
+    of prompt tokens the provider reports as served from its prompt cache (default: the
+    ``input`` price)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0, allow_inf_nan=False)
+    output: float = Field(ge=0, allow_inf_nan=False)
+    cached_input: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
 class ModelSpec(BaseModel):
     """An OpenAI-compatible model: the model under test or the judge."""
 
@@ -137,6 +149,7 @@ class ModelSpec(BaseModel):
     base_url: str | None = None
     api_key_env: str | None = None
     generation: dict[str, Any] = Field(default_factory=dict)
+    pricing: Pricing | None = None
 
 
 class DatasetNode(BaseModel):

@@ -468,6 +468,43 @@
     ]));
   }
 
+  function fmtUsd(value) {
+    return typeof value === "number" && isFinite(value) ? value.toFixed(6) : "-";
+  }
+
+  function renderCost() {
+    // usage.cost is there only when the run had prices
+    const cost = results.usage && typeof results.usage === "object" ? results.usage.cost : null;
+    if (!cost || typeof cost !== "object") return;
+    const rows = (Array.isArray(cost.dataset) ? cost.dataset : []).concat([
+      { name: "total", model: cost.model, judge: cost.judge, total: cost.total, cached: cost.cached },
+    ]);
+    const node = section("cost", "Cost (USD)");
+    const columns = [["model", "model"], ["judge", "judge"], ["total", "total"],
+      ["cached", "cached (first asked)"]];
+    const head = el("tr", null, [el("th", { text: "name" })].concat(columns.map(([, title]) =>
+      el("th", { class: "num", text: title }))));
+    const body = el("tbody", null, rows.filter((row) => row && typeof row === "object").map((row) =>
+      el("tr", null, [el("td", { text: str(row.name) })].concat(columns.map(([key]) =>
+        el("td", { class: "num", text: fmtUsd(row[key]) }))))));
+    node.appendChild(el("div", { class: "table-wrap" }, [
+      el("table", { class: "grid", id: "table-cost" }, [el("thead", null, [head]), body]),
+    ]));
+    const notes = [];
+    if (typeof cost.cached === "number" && cost.cached > 0) {
+      notes.push("cached answers cost nothing this run; they cost $" + fmtUsd(cost.cached) +
+        " when first asked");
+    }
+    if (typeof cost.budget === "number") {
+      notes.push("budget: $" + fmtUsd(cost.total) + " spent of --index-budget $" + cost.budget);
+      if (typeof cost.budget_reached === "number" && cost.budget_reached > 0) {
+        notes.push("budget reached: " + cost.budget_reached + " records not asked (errors); " +
+          "raise --index-budget and rerun, the answers already paid for come from the cache");
+      }
+    }
+    for (const note of notes) node.appendChild(el("p", { class: "cost-note", text: note }));
+  }
+
   function renderMetrics() {
     // secondary metrics per dataset, then over the whole index (dataset null)
     const rows = Array.isArray(results.metrics) ? results.metrics : [];
@@ -1038,7 +1075,7 @@
   function main() {
     api.steps = {};
     const steps = [renderHeader, renderTree, renderTables, renderMetrics, renderHistogram, renderUsage,
-      renderFlips, renderSamples, renderNavigation];
+      renderCost, renderFlips, renderSamples, renderNavigation];
     for (const step of steps) {
       const t0 = performance.now();
       step();
