@@ -624,8 +624,10 @@ def run_plan(args: argparse.Namespace) -> int:
         tokens = generation.get("max_tokens", generation.get("max_completion_tokens"))
         max_tokens = tokens if isinstance(tokens, int) and tokens > 0 else None
 
+    from pytest_evalindex.run.tokenizer import token_counter
+
     settings = planning.PlanSettings(
-        counter=planning.token_counter(),
+        counter=token_counter(),
         output_tokens=args.output_tokens,
         spec_max_tokens=max_tokens,
         prices=prices,

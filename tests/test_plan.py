@@ -23,6 +23,7 @@ from pytest_evalindex.cli import main
 from pytest_evalindex.results import planning
 from pytest_evalindex.results.aggregate import build_tables
 from pytest_evalindex.results.compare import check_compare_fail, compare_results, parse_compare_fail
+from pytest_evalindex.run.tokenizer import token_counter
 from pytest_evalindex.testing import FakeOpenAI
 from pytest_evalindex.testset.sampling import allocate
 
@@ -235,17 +236,25 @@ def test_small_heavy_datasets_are_named() -> None:
 # --------------------------------------------------------------------------- tokens
 
 
-def test_tokens_are_counted_or_approximated_and_say_which() -> None:
+def test_tokens_are_counted_or_approximated_and_say_which(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert planning.approximate_tokens("") == 0
     assert planning.approximate_tokens("abcde") == 2
-    counter = planning.token_counter()
+    counter = token_counter()
     try:
         import tiktoken  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
     except ImportError:
-        assert counter is planning.APPROXIMATE
-        assert counter.method == "about 4 characters a token"
+        # the dev extra installs the embedded model, whose tokenizer is the real one here
+        assert counter.method == "the embedded model's tokenizer (SmolLM2)" and counter.exact
+        assert counter.count("Hello world") == 2
+        assert counter.count("") == 0
     else:
-        assert counter.exact or counter is planning.APPROXIMATE
+        assert counter.exact
+    monkeypatch.setenv("EVALINDEX_EMBEDDED_MODEL", "off")
+    if "tiktoken" not in counter.method:
+        assert token_counter() is planning.APPROXIMATE
+    assert planning.APPROXIMATE.method == "about 4 characters a token"
     words = planning.TokenCounter(lambda text: len(text.split()), "words", exact=True)
     # the text's tokens plus the chat format's few per message
     assert planning.prompt_tokens(["one two", "three"], words) == 3 + 2 * 4
@@ -297,8 +306,9 @@ def plan_json(capsys: pytest.CaptureFixture[str], *args: str | Path) -> dict[str
 
 
 def test_plan_of_a_spec_prints_records_tokens_and_statistics(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("EVALINDEX_EMBEDDED_MODEL", "off")  # the approximation, whatever is here
     spec = make_project(tmp_path)
     assert main(["plan", str(spec), "--half-width", "0.05"]) == 0
     out, err = capsys.readouterr()

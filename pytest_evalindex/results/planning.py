@@ -302,22 +302,6 @@ APPROXIMATE = TokenCounter(
 )
 
 
-def token_counter() -> TokenCounter:
-    """tiktoken's ``o200k_base`` when tiktoken is installed and has its encoding, else the
-    approximation. tiktoken is optional: nothing else needs it."""
-    try:
-        import tiktoken  # type: ignore[import-not-found, unused-ignore]
-
-        encoding = tiktoken.get_encoding("o200k_base")
-    except Exception:  # not installed, or its encoding file cannot be had offline
-        return APPROXIMATE
-
-    def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
-
-    return TokenCounter(count, "tiktoken o200k_base", exact=True)
-
-
 def prompt_tokens(messages: Iterable[str], counter: TokenCounter) -> int:
     """A prompt's tokens: each message's text plus the chat format's few per message."""
     return sum(counter.count(text) + MESSAGE_OVERHEAD_TOKENS for text in messages)
