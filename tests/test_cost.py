@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -165,6 +166,48 @@ def test_a_priced_run_reports_its_cost_and_a_rerun_costs_nothing(
         and f"| total | 0.000000 | - | 0.000000 | {N * EACH:.6f} |" in markdown
     )
     assert '"cost"' in (project.path / "out.html").read_text("utf-8")
+
+
+def test_merged_shards_cost_what_the_whole_run_costs(
+    project: pytest.Pytester, run_mode: list[str]
+) -> None:
+    with FakeOpenAI(responder=answer) as server:
+        for shard in ("1/2", "2/2"):
+            result = run(project, server, "--index-no-cache", "--index-shard", shard, *run_mode)
+            assert result.ret == 0, result.stdout.str()
+            (project.path / "out.json").rename(project.path / f"shard{shard[0]}.json")
+        assert server.request_count == N
+    merged = project.run(
+        sys.executable, "-m", "pytest_evalindex.cli", "merge", "shard1.json", "shard2.json",
+        "-o", "all.json",
+    )  # fmt: skip
+    assert merged.ret == 0, merged.stderr.str()
+    document = json.loads((project.path / "all.json").read_text("utf-8"))
+    assert_valid_results(document)
+    cost = document["usage"]["cost"]
+    assert cost["model"] == cost["total"] == pytest.approx(N * EACH)
+    assert cost["by_dataset"] == {"facts": pytest.approx(N * EACH)}
+    assert cost["prices"] == {"input": 2.0, "output": 10.0, "cached_input": 1.0}
+
+
+def test_shards_priced_differently_are_not_merged(
+    project: pytest.Pytester, run_mode: list[str]
+) -> None:
+    with FakeOpenAI(responder=answer) as server:
+        for shard, price in (("1/2", "2,10"), ("2/2", "3,10")):
+            result = run(
+                project, server, "--index-no-cache", "--index-shard", shard,
+                "--index-price", price, *run_mode,
+            )  # fmt: skip
+            assert result.ret == 0, result.stdout.str()
+            (project.path / "out.json").rename(project.path / f"shard{shard[0]}.json")
+    merged = project.run(
+        sys.executable, "-m", "pytest_evalindex.cli", "merge", "shard1.json", "shard2.json",
+        "-o", "all.json",
+    )  # fmt: skip
+    assert merged.ret == 4
+    assert "the shards were priced differently (usage.cost.prices)" in merged.stderr.str()
+    assert not (project.path / "all.json").exists()
 
 
 def test_the_price_option_overrides_the_spec(project: pytest.Pytester, run_mode: list[str]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -22,7 +23,7 @@ from typing import Any
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.results.aggregate import build_results
 from pytest_evalindex.results.partial import merged_partial, partial_of, whole_size
-from pytest_evalindex.results.schema import Results, RunInfo, Sample
+from pytest_evalindex.results.schema import Results, RunInfo, Sample, UsageCost
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -98,9 +99,36 @@ def merge_results(
     partials = [partial_of(doc) for doc in docs]
     merged_run["partial"] = merged_partial(partials, ran=len(samples), of=whole_size(partials))
     index_name = str((first.get("index") or {}).get("name") or "index")
-    return build_results(
+    merged = build_results(
         _ordered(samples), index_name=index_name, run=merged_run, seed=seed, n_boot=n_boot
     )
+    cost = _merged_cost(docs, names, merged["samples"])
+    if cost is not None:
+        merged["usage"]["cost"] = cost
+    return merged
+
+
+def _merged_cost(
+    docs: Sequence[Results], names: Sequence[str], samples: Sequence[Sample]
+) -> UsageCost | None:
+    """The cost of the merged run, computed from its samples as one run's would be: the
+    shards must have been priced alike. Their budgets add up (each job had its own)."""
+    from pytest_evalindex.results.usage import cost_summary
+
+    costs = [(doc.get("usage") or {}).get("cost") for doc in docs]
+    if all(cost is None for cost in costs):
+        return None
+    prices = [json.dumps(cost.get("prices") if cost else None, sort_keys=True) for cost in costs]
+    if len(set(prices)) > 1:
+        listed = "; ".join(f"{name}: {price}" for name, price in zip(names, prices, strict=True))
+        raise EvalIndexError(
+            f"the shards were priced differently (usage.cost.prices), so their cost cannot "
+            f"be merged: {listed}"
+        )
+    priced = next(cost for cost in costs if cost is not None)
+    budgets = [cost.get("budget") if cost else None for cost in costs]
+    budget = sum(b for b in budgets if b is not None) if None not in budgets else None
+    return cost_summary(samples, prices=priced.get("prices"), budget=budget)
 
 
 def _run(doc: Results, key: str) -> Any:
