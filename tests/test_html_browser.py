@@ -313,6 +313,40 @@ def test_secondary_metrics_table_is_shown(browser: Any, report_files: dict[str, 
                         str(len(alpha))]  # fmt: skip
 
 
+def test_the_cost_table_and_its_notes_are_shown(
+    browser: Any, report_files: dict[str, Any], tmp_path: Path
+) -> None:
+    from pytest_evalindex.results.usage import cost_summary
+
+    samples = [dict(s) for s in report_files["samples"]]
+    for n, sample in enumerate(samples):
+        sample["cached"] = n % 4 == 0  # cost nothing this run, counted as first asked
+    results = results_of(samples)
+    prices = {"input": 2.0, "output": 10.0, "cached_input": 1.0}
+    cost = cost_summary(samples, prices=prices, budget=5.0)
+    assert cost is not None
+    results["usage"]["cost"] = cost
+    open_report(browser, write_html(tmp_path / "cost.html", results))
+    rows = browser.find_elements("css selector", "#table-cost tbody tr")
+    shown = [[text_of(cell) for cell in row.find_elements("tag name", "td")] for row in rows]
+    usd = "{:.6f}".format
+    expected = [
+        [row["name"], usd(row["model"]), "-", usd(row["total"]), usd(row["cached"])]
+        for row in cost["dataset"]
+    ]
+    expected.append(["total", usd(cost["model"]), "-", usd(cost["total"]), usd(cost["cached"])])
+    assert shown == expected and len(shown) == 4
+    assert cost["total"] > 0 and cost["cached"] > 0  # both notes have something to say
+    notes = [text_of(p) for p in browser.find_elements("css selector", "p.cost-note")]
+    assert notes == [
+        f"cached answers cost nothing this run; they cost ${usd(cost['cached'])} when first asked",
+        f"budget: ${usd(cost['total'])} spent of --index-budget $5",
+    ]
+    # a run without prices has no cost section
+    open_report(browser, report_files["report"])
+    assert browser.find_elements("id", "table-cost") == []
+
+
 def test_a_partial_run_shows_a_banner(browser: Any, report_files: dict[str, Any]) -> None:
     open_report(browser, report_files["partial"])
     banner = browser.find_element("id", "partial-banner")
