@@ -41,7 +41,7 @@ def pytest_load_initial_conftests(
     from pytest_evalindex.options import OPTIONAL_VALUES
     from pytest_evalindex.run.preflight import looks_positional, protect_optional_values
 
-    indexes = _resolve_shared_indexes(indexes, args)
+    indexes = _resolve_shared_indexes(indexes, args, early_config.rootpath)
     invocation = early_config.invocation_params.dir
     index_paths = [invocation / index for index in indexes]
     # a bare --index-save/--index-compare must not take a path or node id as its value
@@ -58,7 +58,7 @@ def pytest_load_initial_conftests(
     args[:0] = list(dict.fromkeys(missing))
 
 
-def _resolve_shared_indexes(indexes: list[str], args: list[str]) -> list[str]:
+def _resolve_shared_indexes(indexes: list[str], args: list[str], root: Path) -> list[str]:
     """Download the hub ids among ``indexes`` (``hf://OWNER/NAME[@REV]``) and put their
     local test sets in their place in ``args``, so the rest of the run sees files."""
     from pytest_evalindex.data.published import is_shared_id, resolve_shared_index
@@ -68,7 +68,7 @@ def _resolve_shared_indexes(indexes: list[str], args: list[str]) -> list[str]:
     for index in indexes:
         if is_shared_id(index) and index not in local:
             try:
-                local[index] = str(resolve_shared_index(index))
+                local[index] = str(resolve_shared_index(index, root))
             except EvalIndexError as exc:
                 raise pytest.UsageError(f"evalindex: {exc}") from None
     if not local:

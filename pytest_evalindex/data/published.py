@@ -192,25 +192,50 @@ def source_of(testset: Path) -> SharedSource | None:
     return _RESOLVED.get(Path(testset).resolve())
 
 
-def resolve_shared_index(text: str) -> Path:
+def resolve_shared_index(text: str, root: Path) -> Path:
     """Download (once) the index ``text`` names and return its test set file, checked
-    against its lock. Inside an xdist worker only the cache is read: the controller has
-    just downloaded it."""
+    against its lock.
+
+    The hub library's cache holds the download; the files are copied (as plain files: the
+    cache keeps symlinks to blobs) to ``<root>/.evalindex/shared/<hub>/<owner>--<name>/
+    <revision>/``, a published folder that every run checks against its lock again. Inside
+    an xdist worker only the cache is read: the controller has just downloaded it."""
     shared = parse_shared_id(text)
     offline = bool(os.environ.get("PYTEST_XDIST_WORKER"))
     if shared.hub == "hf":
-        folder = _hf_download(shared, offline=offline)
-        commit = folder.name  # the cache's snapshots/<commit> folder
+        snapshot = _hf_download(shared, offline=offline)
+        commit = snapshot.name  # the cache's snapshots/<commit> folder
     else:
-        folder, commit = _modelscope_download(shared, offline=offline)
+        snapshot, commit = _modelscope_download(shared, offline=offline)
+    owner, name = shared.repo.split("/")
+    folder = root / ".evalindex" / "shared" / shared.hub / f"{owner}--{name}" / commit
+    _copy_tree(snapshot, folder)
     testset = folder_testset(folder)
     from pytest_evalindex.testset.jsonl import read_testset
 
     _, records = read_testset(testset)
     check_lock(testset, len(records), origin=f"{shared} (revision {commit})")
-    source = SharedSource(shared, commit, folder, testset)
-    _RESOLVED[testset.resolve()] = source
+    _RESOLVED[testset.resolve()] = SharedSource(shared, commit, folder, testset)
     return testset
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy the files of ``source`` (following symlinks) that differ in ``target``; each
+    file is replaced whole, so a concurrent reader never sees half of one."""
+    for path in sorted(source.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        relative = path.relative_to(source)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        destination = target / relative
+        data = path.read_bytes()
+        if destination.is_file() and destination.read_bytes() == data:
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, destination)
 
 
 def _offline_requested() -> bool:
@@ -241,9 +266,8 @@ def _hf_download(shared: SharedId, *, offline: bool) -> Path:
             local_files_only=offline or _offline_requested(),
         )
     except errors.RevisionNotFoundError:
-        raise EvalIndexError(
-            f"--index {shared}: {shared.repo} has no revision {shared.revision!r}"
-        ) from None
+        missing = f"revision {shared.revision!r}" if shared.revision else "commit yet"
+        raise EvalIndexError(f"--index {shared}: {shared.repo} has no {missing}") from None
     except errors.RepositoryNotFoundError:
         raise EvalIndexError(
             f"--index {shared}: no dataset {shared.repo} on {HUB_NAMES['hf']} (or it is "
