@@ -250,6 +250,17 @@ def hf_endpoint() -> str | None:
     return os.environ.get("HF_ENDPOINT") or None
 
 
+def hf_cache_dir() -> Path:
+    """The library's hub cache, from the environment as it is now (the library reads it
+    once, when first imported): HF_HUB_CACHE, else HF_HOME/hub, else the XDG default."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
 def _hf_download(shared: SharedId, *, offline: bool) -> Path:
     try:
         import huggingface_hub
@@ -262,6 +273,7 @@ def _hf_download(shared: SharedId, *, offline: bool) -> Path:
             repo_type="dataset",
             revision=shared.revision,
             endpoint=hf_endpoint(),
+            cache_dir=hf_cache_dir(),
             allow_patterns=DOWNLOAD_PATTERNS,
             local_files_only=offline or _offline_requested(),
         )
