@@ -164,8 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
             with self.hub._lock:
                 exists = repo in self.hub.repos
                 self.hub.repos.setdefault(repo, Repo())
-            if exists:
-                return self._error(409, "RepoExists", "You already created this dataset repo")
+            if exists:  # the library reads the url from the refusal when exist_ok is set
+                message = "You already created this dataset repo"
+                document = {"error": message, "url": f"{self.hub.url}/datasets/{repo}"}
+                return self._json(409, document, {"X-Error-Message": message})
             return self._json(200, {"url": f"{self.hub.url}/datasets/{repo}", "name": repo})
         match = re.match(r"^/api/datasets/([^/]+/[^/]+)/preupload/(.+)$", path)
         if match:
