@@ -346,7 +346,15 @@ def _hf_upload(folder: Path, repo: str, *, message: str) -> str:
         info = api.upload_folder(
             repo_id=repo, folder_path=str(folder), repo_type="dataset", commit_message=message
         )
-    except (errors.HfHubHTTPError, OSError) as exc:
+    except errors.HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise EvalIndexError(
+                f"--hub hf: the hub refused the token ({status}) for {repo}: check HF_TOKEN or "
+                "`hf auth login`, and that the token may write to that owner"
+            ) from None
+        raise EvalIndexError(f"--hub hf: upload of {repo} failed: {exc}") from None
+    except OSError as exc:
         raise EvalIndexError(f"--hub hf: upload of {repo} failed: {exc}") from None
     return str(getattr(info, "oid", "") or "")
 
