@@ -126,13 +126,14 @@ def test_hub_offline_mode_uses_the_cache_without_a_request(
     server: FakeOpenAI,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    run_mode: list[str],
 ) -> None:
     commit = publish_and_upload(tmp_path / "published")
     args = run_args(server, f"hf://{REPO}@{commit}")
     assert pytester.runpytest(*args).ret == 0
     hub.log.clear()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = pytester.runpytest(*args, "--index-json", "out.json")
+    result = pytester.runpytest(*args, "--index-json", "out.json", *run_mode)
     assert result.ret == 0, result.stderr.str()
     assert hub.log == []
     source = json.loads((pytester.path / "out.json").read_text())["run"]["index_source"]
