@@ -266,3 +266,100 @@ class _Handler(BaseHTTPRequestHandler):
                 "hookOutput": "",
             },
         )
+
+
+class StandInModelScope:
+    """The ModelScope endpoints the ``modelscope`` SDK (1.40, through ``modelscope-hub``)
+    calls to download a dataset: the paged file tree and one file by path. Point the SDK at
+    it with ``MODELSCOPE_ENDPOINT``. Uploading is not served (see docs/sharing.md)."""
+
+    def __init__(self) -> None:
+        # repo -> revision -> files
+        self.repos: dict[str, dict[str, dict[str, bytes]]] = {}
+        self.log: list[tuple[str, str]] = []
+        self.corrupted: dict[tuple[str, str], bytes] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> StandInModelScope:
+        standin = self
+
+        class Handler(_ModelScopeHandler):
+            pass
+
+        Handler.standin = standin
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
+class _ModelScopeHandler(BaseHTTPRequestHandler):
+    standin: StandInModelScope
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _answer(self, status: int, data: Any = None, message: str = "") -> None:
+        document = {"Code": status, "Success": status == 200, "Message": message, "Data": data}
+        self._send(status, json.dumps(document).encode())
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        from urllib.parse import parse_qs
+
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.standin.log.append((self.command, self.path))
+        match = re.match(r"^/api/v1/datasets/([^/]+/[^/]+)/repo(/tree)?$", url.path)
+        if not match:
+            return self._answer(404, message=f"no route {url.path}")
+        repo = match[1]
+        files = self.standin.repos.get(repo, {}).get(query.get("Revision", "master"))
+        if files is None:
+            return self._answer(404, message=f"dataset {repo} or its revision not found")
+        if match[2]:  # the tree, one page of entries
+            entries = [
+                {
+                    "Path": name,
+                    "Name": name.rsplit("/", 1)[-1],
+                    "Type": "blob",
+                    "Size": len(data),
+                    "Sha256": hashlib.sha256(data).hexdigest(),
+                }
+                for name, data in sorted(files.items())
+            ]
+            first_page = query.get("PageNumber", "1") == "1"
+            return self._answer(200, {"Files": entries if first_page else []})
+        name = query.get("FilePath", "")
+        if name not in files:
+            return self._answer(404, message=f"{name} not found")
+        data = self.standin.corrupted.get((repo, name), files[name])
+        self._send(200, data, "application/octet-stream")
+
+    def do_POST(self) -> None:
+        self.standin.log.append(("POST", self.path))
+        self._answer(404, message="uploads are not served by this stand-in")

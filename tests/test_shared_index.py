@@ -15,7 +15,7 @@ import pytest
 from pytest_evalindex.testing import FakeOpenAI
 from pytest_evalindex.testset.jsonl import write_evalscope_collection
 from tests.helpers import assert_outcomes, assert_valid_results
-from tests.hub_standin import StandInHub
+from tests.hub_standin import StandInHub, StandInModelScope
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "example_suites" / "quickstart.yaml"
 REPO = "alice/quick"
@@ -308,22 +308,81 @@ def test_ids_the_hub_does_not_have(
 def test_modelscope_without_its_sdk_says_how_to_install_it(
     pytester: pytest.Pytester, server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    # the SDK is not a dev dependency (see docs/sharing.md): this is the machine without it
-    try:
-        import modelscope  # noqa: F401
-    except ImportError:
-        pass
-    else:  # pragma: no cover - a machine with the SDK tests the download itself
-        pytest.fail("this test describes a machine without the modelscope SDK")
-    result = pytester.runpytest(*run_args(server, "modelscope://alice/quick@v1"))
+    # the SDK made unimportable, whether or not this machine has it
+    block = "import sys\nsys.modules['modelscope'] = None\n"
+    pytester.makepyfile(without_modelscope=block)
+    pytester.syspathinsert()
+    args = run_args(server, "modelscope://alice/quick@v1")
+    result = pytester.runpytest("-p", "without_modelscope", *args)
     assert result.ret == 4
     result.stderr.fnmatch_lines(
         ["*modelscope://alice/quick@v1 needs the modelscope SDK: pip install*[modelscope]*"]
     )
-    done = evalindex(
-        "publish", str(QUICKSTART), "--to", str(tmp_path / "p"), "--license", "mit",
-        "--hub", "modelscope", "--repo", REPO, cwd=tmp_path,
+    command = f"{block}from pytest_evalindex.cli import main\nraise SystemExit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [
+            sys.executable, "-c", command, "publish", str(QUICKSTART), "--to", str(tmp_path / "p"),
+            "--license", "mit", "--hub", "modelscope", "--repo", REPO,
+        ],
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 4
     assert "--hub modelscope needs the modelscope SDK" in done.stderr
     assert (tmp_path / "p" / "evalindex.lock.json").is_file()
+
+
+# --------------------------------------------------------------------------- ModelScope
+# These need the modelscope SDK, which is not a dev dependency (docs/sharing.md says why);
+# without it they are skipped and the test above covers everything up to the SDK call.
+
+
+@pytest.fixture
+def modelscope(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInModelScope]:
+    pytest.importorskip("modelscope", reason="the modelscope SDK is an optional extra")
+    with StandInModelScope() as standin:
+        monkeypatch.setenv("MODELSCOPE_ENDPOINT", standin.url)
+        monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
+        monkeypatch.delenv("MODELSCOPE_API_TOKEN", raising=False)
+        folder = tmp_path / "published"
+        done = evalindex("publish", str(QUICKSTART), "--to", str(folder), "--license", "mit",
+                         cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+                 if p.is_file()}  # fmt: skip
+        standin.repos[REPO] = {"master": files, "v1": files}
+        yield standin
+
+
+def test_modelscope_download_run_and_offline_rerun(
+    pytester: pytest.Pytester,
+    modelscope: StandInModelScope,
+    server: FakeOpenAI,
+    run_mode: list[str],
+) -> None:
+    args = run_args(server, f"modelscope://{REPO}")
+    result = pytester.runpytest(*args, "--index-json", "a.json", *run_mode)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert_outcomes(result, missed=30)
+    assert any("FilePath=testset.jsonl" in path for _, path in modelscope.log)
+    source = json.loads((pytester.path / "a.json").read_text())["run"]["index_source"]
+    assert (source["hub"], source["repo"], source["requested"], source["revision"]) == (
+        "modelscope", REPO, None, "master",
+    )  # fmt: skip
+    modelscope.stop()
+    again = pytester.runpytest(*args, "--index-json", "b.json", *run_mode)
+    assert again.ret == 0, again.stdout.str() + again.stderr.str()
+    assert_outcomes(again, missed=30)
+    second = json.loads((pytester.path / "b.json").read_text())["run"]["index_source"]
+    assert second == source
+
+
+def test_modelscope_corrupted_download_is_refused(
+    pytester: pytest.Pytester, modelscope: StandInModelScope, server: FakeOpenAI
+) -> None:
+    good = modelscope.repos[REPO]["v1"]["testset.jsonl"]
+    modelscope.corrupted[(REPO, "testset.jsonl")] = good.replace(b"0.4", b"0.9", 1)
+    result = pytester.runpytest(*run_args(server, f"modelscope://{REPO}@v1"))
+    assert result.ret == 4
+    # the SDK checks each file against the sha256 the hub lists, before the lock is read
+    result.stderr.fnmatch_lines([f"*modelscope://{REPO}@v1: download failed: *failed to download*"])
+    assert server.request_count == 0

@@ -12,7 +12,8 @@ that no longer matches is refused before any request.
 ``--index hf://OWNER/NAME[@REV]`` and ``--index modelscope://OWNER/NAME[@REV]`` name such a
 folder (or an EvalScope collection) uploaded to a hub. It is downloaded once through the
 hub's own library (``huggingface_hub`` honours ``HF_ENDPOINT``, ``HF_HOME``, ``HF_TOKEN`` and
-``HF_HUB_OFFLINE``) into that library's cache; later runs are served from the cache, also
+``HF_HUB_OFFLINE``; the ``modelscope`` SDK ``MODELSCOPE_ENDPOINT``, ``MODELSCOPE_CACHE`` and
+``MODELSCOPE_API_TOKEN``) into that library's cache; later runs are served from the cache, also
 when the hub cannot be reached. Only data, lock, card and spec files are downloaded, never
 code. Tokens are read by the libraries from the environment or their own login; nothing
 here writes one.
@@ -202,14 +203,25 @@ def resolve_shared_index(text: str, root: Path) -> Path:
     an xdist worker only the cache is read: the controller has just downloaded it."""
     shared = parse_shared_id(text)
     offline = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    owner, name = shared.repo.split("/")
+    shared_dir = root / ".evalindex" / "shared" / shared.hub / f"{owner}--{name}"
     if shared.hub == "hf":
         snapshot = _hf_download(shared, offline=offline)
         commit = snapshot.name  # the cache's snapshots/<commit> folder
+        folder = shared_dir / commit
+        _copy_tree(snapshot, folder)
     else:
-        snapshot, commit = _modelscope_download(shared, offline=offline)
-    owner, name = shared.repo.split("/")
-    folder = root / ".evalindex" / "shared" / shared.hub / f"{owner}--{name}" / commit
-    _copy_tree(snapshot, folder)
+        # ModelScope's cache keeps one folder a dataset, not one a commit: the revision
+        # asked for names the copy
+        commit = shared.revision or "master"
+        folder = shared_dir / commit
+        if not (offline and folder.is_dir()):
+            try:
+                _copy_tree(_modelscope_download(shared), folder)
+            except EvalIndexError:
+                if not folder.is_dir():
+                    raise
+                # the hub cannot be reached: the earlier download serves, checked below
     testset = folder_testset(folder)
     from pytest_evalindex.testset.jsonl import read_testset
 
@@ -295,7 +307,7 @@ def _hf_download(shared: SharedId, *, offline: bool) -> Path:
     return Path(str(folder))
 
 
-def _modelscope_download(shared: SharedId, *, offline: bool) -> tuple[Path, str]:
+def _modelscope_download(shared: SharedId) -> Path:
     try:
         from modelscope.hub.snapshot_download import dataset_snapshot_download
     except ImportError:
@@ -304,15 +316,11 @@ def _modelscope_download(shared: SharedId, *, offline: bool) -> tuple[Path, str]
         ) from None
     try:
         folder = dataset_snapshot_download(
-            shared.repo,
-            revision=shared.revision,
-            allow_patterns=DOWNLOAD_PATTERNS,
-            local_files_only=offline or _offline_requested(),
+            shared.repo, revision=shared.revision, allow_patterns=DOWNLOAD_PATTERNS
         )
     except Exception as exc:  # the SDK raises many unrelated types; all mean "not fetched"
         raise EvalIndexError(f"--index {shared}: download failed: {exc}") from None
-    # ModelScope's cache keeps one folder a dataset, so the revision asked for is the record
-    return Path(folder), shared.revision or "master"
+    return Path(folder)
 
 
 # --------------------------------------------------------------------------- upload
@@ -359,6 +367,18 @@ def _hf_upload(folder: Path, repo: str, *, message: str) -> str:
     return str(getattr(info, "oid", "") or "")
 
 
+def _modelscope_token() -> str | None:
+    """The token the SDK would send: MODELSCOPE_API_TOKEN, else its saved login."""
+    if os.environ.get("MODELSCOPE_API_TOKEN"):
+        return os.environ["MODELSCOPE_API_TOKEN"]
+    try:  # the SDK keeps its login through modelscope-hub (release 1.40 and later)
+        from modelscope_hub.config import get_default_config
+    except ImportError:
+        return None
+    token: str | None = get_default_config().token
+    return token or None
+
+
 def _modelscope_upload(folder: Path, repo: str, *, message: str) -> str:
     try:
         from modelscope.hub.api import HubApi
@@ -366,17 +386,12 @@ def _modelscope_upload(folder: Path, repo: str, *, message: str) -> str:
         raise EvalIndexError(
             f"--hub modelscope needs the modelscope SDK: {INSTALL['modelscope']}"
         ) from None
-    if not (os.environ.get("MODELSCOPE_API_TOKEN") or os.environ.get("MODELSCOPE_TOKEN")):
-        # the SDK's own login keeps its credentials in its cache; try it before giving up
-        try:
-            logged_in = bool(HubApi().get_cookies(access_token=None))
-        except Exception:
-            logged_in = False
-        if not logged_in:
-            raise EvalIndexError(
-                "--hub modelscope: no ModelScope token; set MODELSCOPE_API_TOKEN or log in "
-                "with `modelscope login` (evalindex never stores a token)"
-            )
+    if _modelscope_token() is None:
+        raise EvalIndexError(
+            "--hub modelscope: no ModelScope token; set MODELSCOPE_API_TOKEN or log in with "
+            "`modelscope login` (evalindex never stores a token). The folder is written and "
+            "can be uploaded later"
+        )
     api = HubApi()
     try:
         api.create_repo(repo, repo_type="dataset", exist_ok=True)
