@@ -67,6 +67,7 @@ SINGLE_MODE: dict[str, str] = {
     "test_preflight.py::test_unwritable_output_stops_before_any_request": REFUSED,
     "test_shared_index.py::test_a_different_revision_is_not_compared_unless_asked": BASELINE_REVISION,  # noqa: E501
     "test_shared_index.py::test_ids_the_hub_does_not_have": SHARED_ID_REFUSED,
+    "test_shared_index.py::test_modelscope_corrupted_download_is_refused": SHARED_ID_REFUSED,
     "test_shared_index.py::test_modelscope_without_its_sdk_says_how_to_install_it": SHARED_ID_REFUSED,  # noqa: E501
     "test_shared_index.py::test_offline_before_any_download_is_one_clear_error": SHARED_ID_REFUSED,
 }

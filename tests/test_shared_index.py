@@ -343,6 +343,7 @@ def modelscope(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stan
         monkeypatch.setenv("MODELSCOPE_ENDPOINT", standin.url)
         monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
         monkeypatch.delenv("MODELSCOPE_API_TOKEN", raising=False)
+        monkeypatch.setenv("MODELSCOPE_HOME", str(tmp_path / "ms-home"))  # no saved login
         folder = tmp_path / "published"
         done = evalindex("publish", str(QUICKSTART), "--to", str(folder), "--license", "mit",
                          cwd=tmp_path)  # fmt: skip
@@ -386,3 +387,16 @@ def test_modelscope_corrupted_download_is_refused(
     # the SDK checks each file against the sha256 the hub lists, before the lock is read
     result.stderr.fnmatch_lines([f"*modelscope://{REPO}@v1: download failed: *failed to download*"])
     assert server.request_count == 0
+
+
+def test_modelscope_upload_without_a_token_is_refused(
+    modelscope: StandInModelScope, tmp_path: Path
+) -> None:
+    done = evalindex(
+        "publish", str(QUICKSTART), "--to", str(tmp_path / "p"), "--license", "mit",
+        "--hub", "modelscope", "--repo", REPO, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 4
+    assert "no ModelScope token; set MODELSCOPE_API_TOKEN or log in" in done.stderr
+    assert [m for m, _ in modelscope.log if m == "POST"] == []
+    assert (tmp_path / "p" / "evalindex.lock.json").is_file()

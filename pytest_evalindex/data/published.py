@@ -199,14 +199,21 @@ def resolve_shared_index(text: str, root: Path) -> Path:
 
     The hub library's cache holds the download; the files are copied (as plain files: the
     cache keeps symlinks to blobs) to ``<root>/.evalindex/shared/<hub>/<owner>--<name>/
-    <revision>/``, a published folder that every run checks against its lock again. Inside
-    an xdist worker only the cache is read: the controller has just downloaded it."""
+    <revision>/``, a published folder that every run checks against its lock again. An xdist
+    worker reads the cache first: the controller has just downloaded it."""
     shared = parse_shared_id(text)
     offline = bool(os.environ.get("PYTEST_XDIST_WORKER"))
     owner, name = shared.repo.split("/")
     shared_dir = root / ".evalindex" / "shared" / shared.hub / f"{owner}--{name}"
     if shared.hub == "hf":
-        snapshot = _hf_download(shared, offline=offline)
+        try:
+            snapshot = _hf_download(shared, offline=offline)
+        except EvalIndexError:
+            if not offline or _offline_requested():
+                raise
+            # not in the cache after all (the variable can also be inherited by a run
+            # started inside a worker): download as the controller does
+            snapshot = _hf_download(shared, offline=False)
         commit = snapshot.name  # the cache's snapshots/<commit> folder
         folder = shared_dir / commit
         _copy_tree(snapshot, folder)
