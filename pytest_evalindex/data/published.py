@@ -175,6 +175,11 @@ class SharedSource:
     folder: Path
     testset: Path
 
+    @property
+    def origin(self) -> str:
+        """How messages name it: the id and the revision it resolved to."""
+        return f"{self.shared} (revision {self.commit})"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": f"{str(self.shared).split('@')[0]}@{self.commit}",
@@ -194,8 +199,8 @@ def source_of(testset: Path) -> SharedSource | None:
 
 
 def resolve_shared_index(text: str, root: Path) -> Path:
-    """Download (once) the index ``text`` names and return its test set file, checked
-    against its lock.
+    """Download (once) the index ``text`` names and return its test set file (which
+    loading checks against its lock).
 
     The hub library's cache holds the download; the files are copied (as plain files: the
     cache keeps symlinks to blobs) to ``<root>/.evalindex/shared/<hub>/<owner>--<name>/
@@ -230,10 +235,7 @@ def resolve_shared_index(text: str, root: Path) -> Path:
                     raise
                 # the hub cannot be reached: the earlier download serves, checked below
     testset = folder_testset(folder)
-    from pytest_evalindex.testset.jsonl import read_testset
-
-    _, records = read_testset(testset)
-    check_lock(testset, len(records), origin=f"{shared} (revision {commit})")
+    # loading the index checks it against its lock, naming this id and revision
     _RESOLVED[testset.resolve()] = SharedSource(shared, commit, folder, testset)
     return testset
 

@@ -146,7 +146,7 @@ def load_index(
         # a published test set that no longer matches its lock is refused here, before
         # any request
         shared = source_of(path)
-        lock = check_lock(path, len(records), origin=str(shared.shared) if shared else None)
+        lock = check_lock(path, len(records), origin=shared.origin if shared else None)
     else:
         raise EvalIndexError("an index is a spec (.yaml/.yml) or a test set (.jsonl)", file=path)
     # positions and the test-set hash describe the whole set, so shards can be merged
