@@ -400,3 +400,27 @@ def test_modelscope_upload_without_a_token_is_refused(
     assert "no ModelScope token; set MODELSCOPE_API_TOKEN or log in" in done.stderr
     assert [m for m, _ in modelscope.log if m == "POST"] == []
     assert (tmp_path / "p" / "evalindex.lock.json").is_file()
+
+
+def test_a_community_evalscope_collection_runs_by_its_modelscope_id(
+    pytester: pytest.Pytester,
+    modelscope: StandInModelScope,
+    server: FakeOpenAI,
+    tmp_path: Path,
+    run_mode: list[str],
+) -> None:
+    # the layout of a collection uploaded as the EvalScope docs show: one .jsonl, no lock
+    from pytest_evalindex.spec.index import load_spec
+    from pytest_evalindex.testset.sampling import sample_index
+
+    collection = tmp_path / "your_index.jsonl"
+    write_evalscope_collection(collection, sample_index(load_spec(QUICKSTART), count=5).records)
+    repo = "evalscope/R1-Distill-Math-Evaluation-Index"
+    modelscope.repos[repo] = {"master": {"your_index.jsonl": collection.read_bytes()}}
+    result = pytester.runpytest(
+        *run_args(server, f"modelscope://{repo}"), "--index-json", "out.json", *run_mode
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert_outcomes(result, missed=5)
+    source = json.loads((pytester.path / "out.json").read_text())["run"]["index_source"]
+    assert source["repo"] == repo and source["lock_sha256"] is None
