@@ -324,8 +324,13 @@ def _modelscope_download(shared: SharedId) -> Path:
             f"--index {shared} needs the modelscope SDK: {INSTALL['modelscope']}"
         ) from None
     try:
+        # endpoint and cache from the environment as it is now: the SDK reads them once
         folder = dataset_snapshot_download(
-            shared.repo, revision=shared.revision, allow_patterns=DOWNLOAD_PATTERNS
+            shared.repo,
+            revision=shared.revision,
+            allow_patterns=DOWNLOAD_PATTERNS,
+            cache_dir=os.environ.get("MODELSCOPE_CACHE") or None,
+            endpoint=os.environ.get("MODELSCOPE_ENDPOINT") or None,
         )
     except Exception as exc:  # the SDK raises many unrelated types; all mean "not fetched"
         raise EvalIndexError(f"--index {shared}: download failed: {exc}") from None
@@ -401,7 +406,7 @@ def _modelscope_upload(folder: Path, repo: str, *, message: str) -> str:
             "`modelscope login` (evalindex never stores a token). The folder is written and "
             "can be uploaded later"
         )
-    api = HubApi()
+    api = HubApi(endpoint=os.environ.get("MODELSCOPE_ENDPOINT") or None)
     try:
         api.create_repo(repo, repo_type="dataset", exist_ok=True)
         api.upload_folder(
