@@ -332,8 +332,8 @@ def test_modelscope_without_its_sdk_says_how_to_install_it(
 
 
 # --------------------------------------------------------------------------- ModelScope
-# These need the modelscope SDK, which is not a dev dependency (docs/sharing.md says why);
-# without it they are skipped and the test above covers everything up to the SDK call.
+# These need the modelscope SDK (in the dev extra); where it is not installed they are
+# skipped, and the test above covers everything up to the SDK call.
 
 
 @pytest.fixture
