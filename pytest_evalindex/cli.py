@@ -10,6 +10,9 @@
     evalindex report --history [INDEX] --html OUT   the history and leaderboard page
     evalindex plan SPEC|TESTSET             records, tokens, cost, interval widths and the
                                             detectable drop, before any request
+    evalindex publish SPEC|TESTSET --to DIR a dataset folder for a hub (test set, EvalScope
+                                            collection, card, lock); --hub hf|modelscope
+                                            --repo OWNER/NAME uploads it
 
 Exit status: 0 on success; 2 for a usage error (argparse's own: unknown option, missing
 argument); 4 for bad input (spec, data file), reported as one ``evalindex: error:`` line
@@ -754,6 +757,75 @@ def _format_plan(plan: dict[str, Any]) -> list[str]:
             f"±{needed['half_width']:g} (split like {needed['allocation']})"
         )
     return lines
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def _license_pair(text: str) -> tuple[str, str]:
+    dataset, sep, license_id = text.partition("=")
+    if not sep or not dataset or not license_id:
+        raise argparse.ArgumentTypeError(f"expected DATASET=LICENSE, got {text!r}")
+    return dataset, license_id
+
+
+def _declare_publish(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "index", metavar="SPEC|TESTSET", type=Path, help="index spec (.yaml) or test set (.jsonl)"
+    )
+    parser.add_argument("--to", metavar="DIR", type=Path, required=True, help="the folder to write")
+    parser.add_argument(
+        "--license", metavar="ID", help="license of every source, e.g. cc-by-4.0 (the card's)"
+    )
+    parser.add_argument(
+        "--source-license",
+        metavar="DATASET=ID",
+        type=_license_pair,
+        action="append",
+        default=[],
+        help="license of one dataset's source; repeatable",
+    )
+    parser.add_argument(
+        "--language", metavar="CODE", action="append", default=[], help="e.g. en; repeatable"
+    )
+    parser.add_argument(
+        "--hub", choices=("hf", "modelscope"), help="also upload the folder to this hub"
+    )
+    parser.add_argument(
+        "--repo", metavar="OWNER/NAME", help="the dataset repository (needed with --hub)"
+    )
+
+
+@command("publish", "write a dataset folder for a hub, and upload it", _declare_publish)
+def run_publish(args: argparse.Namespace) -> int:
+    from pytest_evalindex.testset.publish import publish
+
+    if args.hub and not args.repo:
+        raise EvalIndexError("--hub needs --repo OWNER/NAME", field="--repo")
+    if args.repo and not args.hub:
+        raise EvalIndexError("--repo needs --hub hf or --hub modelscope", field="--hub")
+    result = publish(
+        args.index,
+        args.to,
+        license=args.license,
+        source_licenses=dict(args.source_license),
+        languages=args.language,
+        repo=args.repo,
+    )
+    for warning in result.warnings:
+        _warn(warning)
+    print(
+        f"evalindex: {result.records} records -> {args.to} (sha256 {result.lock['sha256'][:12]}…)",
+        file=sys.stderr,
+    )
+    if args.hub:
+        from pytest_evalindex.data.published import upload
+
+        scheme = "hf" if args.hub == "hf" else "modelscope"
+        revision = upload(args.to, args.hub, args.repo, message=f"Publish {args.index.name}")
+        at = f"@{revision}" if revision else ""
+        print(f"evalindex: uploaded; run it with pytest --index {scheme}://{args.repo}{at}")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- entry point

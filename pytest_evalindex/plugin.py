@@ -41,6 +41,7 @@ def pytest_load_initial_conftests(
     from pytest_evalindex.options import OPTIONAL_VALUES
     from pytest_evalindex.run.preflight import looks_positional, protect_optional_values
 
+    indexes = _resolve_shared_indexes(indexes, args, early_config.rootpath)
     invocation = early_config.invocation_params.dir
     index_paths = [invocation / index for index in indexes]
     # a bare --index-save/--index-compare must not take a path or node id as its value
@@ -55,6 +56,29 @@ def pytest_load_initial_conftests(
     # in front of the options, where no option can take them as its value
     missing = [i for i in indexes if (invocation / i).resolve() not in named]
     args[:0] = list(dict.fromkeys(missing))
+
+
+def _resolve_shared_indexes(indexes: list[str], args: list[str], root: Path) -> list[str]:
+    """Download the hub ids among ``indexes`` (``hf://OWNER/NAME[@REV]``) and put their
+    local test sets in their place in ``args``, so the rest of the run sees files."""
+    from pytest_evalindex.data.published import is_shared_id, resolve_shared_index
+    from pytest_evalindex.errors import EvalIndexError
+
+    local: dict[str, str] = {}
+    for index in indexes:
+        if is_shared_id(index) and index not in local:
+            try:
+                local[index] = str(resolve_shared_index(index, root))
+            except EvalIndexError as exc:
+                raise pytest.UsageError(f"evalindex: {exc}") from None
+    if not local:
+        return indexes
+    for at, arg in enumerate(args):
+        if arg.startswith("--index=") and arg[len("--index=") :] in local:
+            args[at] = "--index=" + local[arg[len("--index=") :]]
+        elif arg in local and at > 0 and args[at - 1] == "--index":
+            args[at] = local[arg]
+    return [local.get(index, index) for index in indexes]
 
 
 def pytest_configure(config: pytest.Config) -> None:

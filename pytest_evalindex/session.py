@@ -434,6 +434,7 @@ class EvalIndexSession:
             "sampler": header.get("sampler"),
             "bootstrap_seed": self.bootstrap_seed(),
             "shard": "{}/{}".format(*self.options.shard) if self.options.shard else None,
+            "index_source": loaded.index_source,
             "sandbox": self.sandbox,
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "duration_s": round(time.monotonic() - self.started, 3),

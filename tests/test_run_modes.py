@@ -24,6 +24,15 @@ EXITFIRST = (
     "ran is not fixed (and xdist exits with status 2); serially it is exact"
 )
 
+SHARED_ID_REFUSED = (
+    "a hub id the hub cannot give is refused while the controller reads its arguments, "
+    "before xdist starts a worker: -n 2 runs the same check"
+)
+BASELINE_REVISION = (
+    "the revision refusal is a pytest_configure check on the controller (-n 2 runs the same "
+    "check); running by id in both modes is test_publish_upload_run_by_id_then_offline"
+)
+
 # "file::test" (parameters left out) -> why it does not take run_mode
 SINGLE_MODE: dict[str, str] = {
     "test_concurrency.py::test_four_workers_never_send_a_request_twice": WORKERS,
@@ -56,6 +65,11 @@ SINGLE_MODE: dict[str, str] = {
     "test_preflight.py::test_hub_source_without_network_fails_fast_with_one_message": REFUSED,
     "test_preflight.py::test_judge_without_any_endpoint_stops_before_any_request": REFUSED,
     "test_preflight.py::test_unwritable_output_stops_before_any_request": REFUSED,
+    "test_shared_index.py::test_a_different_revision_is_not_compared_unless_asked": BASELINE_REVISION,  # noqa: E501
+    "test_shared_index.py::test_ids_the_hub_does_not_have": SHARED_ID_REFUSED,
+    "test_shared_index.py::test_modelscope_corrupted_download_is_refused": SHARED_ID_REFUSED,
+    "test_shared_index.py::test_modelscope_without_its_sdk_says_how_to_install_it": SHARED_ID_REFUSED,  # noqa: E501
+    "test_shared_index.py::test_offline_before_any_download_is_one_clear_error": SHARED_ID_REFUSED,
 }
 
 # writes the plugin tests that do not take run_mode, as collected

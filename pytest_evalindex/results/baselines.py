@@ -201,6 +201,26 @@ def load_baseline(
     return path, read_results(path)
 
 
+def revision_refusal(base: Results, source: Mapping[str, Any] | None) -> str | None:
+    """Why a run of a shared index is not compared with a baseline that ran another
+    revision of it (None when both ran the same revision, or either is no shared index)."""
+    base_source: Mapping[str, Any] = (base.get("run") or {}).get("index_source") or {}
+    if not source or not base_source.get("revision") or not source.get("revision"):
+        return None
+    if (base_source.get("hub"), base_source.get("repo")) != (source["hub"], source["repo"]):
+        return None
+    if base_source["revision"] == source["revision"]:
+        return None
+    scheme = "hf" if source["hub"] == "hf" else "modelscope"
+    return (
+        f"the baseline ran {scheme}://{source['repo']} at revision "
+        f"{str(base_source['revision'])[:12]}, this run at {str(source['revision'])[:12]}: "
+        f"pin the baseline's revision (--index {scheme}://{source['repo']}@"
+        f"{base_source['revision']}) or compare the shared samples with "
+        "--index-compare-intersection"
+    )
+
+
 def read_results(path: Path) -> Results:
     """A results document from a file, checked for the keys comparisons and merges need."""
     path = Path(path)

@@ -230,6 +230,18 @@ class SavedInfo(TypedDict):
     machine: dict[str, object]
 
 
+class IndexSource(TypedDict):
+    """A published index: the hub id and revision it was resolved to (None for a folder on
+    disk) and the sha256 its lock gives the test set."""
+
+    id: str | None
+    hub: str | None
+    repo: str | None
+    requested: str | None
+    revision: str | None
+    lock_sha256: str | None
+
+
 class RunInfo(TypedDict):
     """How the run was made: model, test set, seeds, sandbox, time and versions."""
 
@@ -243,6 +255,8 @@ class RunInfo(TypedDict):
     bootstrap_seed: int
     # "I/N" for one shard of a run split with --index-shard, else None; not in merged runs
     shard: NotRequired[str | None]
+    # a published index (a hub id or a folder with a lock): id, revision, lock sha256
+    index_source: NotRequired[IndexSource | None]
     sandbox: SandboxInfo | None
     started_at: str
     duration_s: float

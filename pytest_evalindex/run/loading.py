@@ -20,7 +20,7 @@ from pytest_evalindex.results.verdicts import Verdicts
 from pytest_evalindex.testset.records import Record
 
 if TYPE_CHECKING:
-    from pytest_evalindex.results.schema import Results, Sample
+    from pytest_evalindex.results.schema import IndexSource, Results, Sample
 
 # marker names pytest or common plugins give a meaning; a tag must not trigger them
 RESERVED_MARKERS = frozenset(
@@ -52,6 +52,9 @@ class LoadedIndex:
     baseline: tuple[Path, Results] | None = None
     verdicts: Verdicts | None = None
     saved_to: Path | None = None
+    # a published test set: its lock and, when run by a hub id, where it came from
+    lock: dict[str, Any] | None = None
+    index_source: IndexSource | None = None
     save_refused: str | None = None
     _testset_sha256: str | None = None
     # sample id -> its place in ``samples``, so a rerun's sample replaces the earlier one
@@ -79,6 +82,22 @@ class LoadedIndex:
         return self._testset_sha256
 
 
+def _index_source(shared: Any, lock: dict[str, Any] | None) -> IndexSource | None:
+    """``run.index_source`` of the results: the hub id and revision a shared index was
+    resolved to, and the lock it was checked against."""
+    if shared is None and lock is None:
+        return None
+    where = shared.as_dict() if shared is not None else {}
+    return {
+        "id": where.get("id"),
+        "hub": where.get("hub"),
+        "repo": where.get("repo"),
+        "requested": where.get("requested"),
+        "revision": where.get("revision"),
+        "lock_sha256": lock["sha256"] if lock else None,
+    }
+
+
 def scorer_key(record: Record) -> str:
     return json.dumps(record.scorer.model_dump(mode="json"), sort_keys=True)
 
@@ -97,6 +116,8 @@ def load_index(
 
     spec_sha: str | None = None
     header: dict[str, Any] | None
+    lock: dict[str, Any] | None = None
+    shared = None
     model_defaults: dict[str, Any] = {}
     judge_defaults: dict[str, Any] = {}
     strip_thinking = True
@@ -120,6 +141,12 @@ def load_index(
     elif path.suffix.lower() == ".jsonl":
         header, records = read_testset(path)
         name = str((header or {}).get("spec") or path.stem)
+        from pytest_evalindex.data.published import check_lock, source_of
+
+        # a published test set that no longer matches its lock is refused here, before
+        # any request
+        shared = source_of(path)
+        lock = check_lock(path, len(records), origin=shared.origin if shared else None)
     else:
         raise EvalIndexError("an index is a spec (.yaml/.yml) or a test set (.jsonl)", file=path)
     # positions and the test-set hash describe the whole set, so shards can be merged
@@ -142,6 +169,8 @@ def load_index(
         gates=parse_gates(gate_texts, file=str(path)) + list(options.gate),
         model_defaults=model_defaults,
         strip_thinking=strip_thinking,
+        lock=lock,
+        index_source=_index_source(shared, lock),
     )
     context = scorer_context(judge_defaults)
     # the records of a leaf share one ScorerRef object: key it once, not once a record

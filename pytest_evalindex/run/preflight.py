@@ -353,12 +353,24 @@ def run_problems(session: EvalIndexSession) -> list[str]:
         # a shard skips the comparison (it belongs on the merged result)
         if loaded.baseline is not None and options.shard is None:
             path, base = loaded.baseline
-            refused = baseline_problem(
-                path,
-                base,
-                loaded.testset_sha256,
-                (r.id for r in loaded.all_records),
-                intersection=options.compare_intersection,
+            from pytest_evalindex.results.baselines import revision_refusal
+
+            # another revision of a shared index: refused even when its ids are the same
+            other = (
+                None
+                if options.compare_intersection
+                else revision_refusal(base, loaded.index_source)
+            )
+            refused = (
+                f"comparison with {path} refused: {other}"
+                if other
+                else baseline_problem(
+                    path,
+                    base,
+                    loaded.testset_sha256,
+                    (r.id for r in loaded.all_records),
+                    intersection=options.compare_intersection,
+                )
             )
             if refused:
                 problems.append(refused)
