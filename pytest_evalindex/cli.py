@@ -369,6 +369,13 @@ def run_compare(args: argparse.Namespace) -> int:
     )
 
     base, new = read_results(args.base), read_results(args.new)
+    if not args.intersection:
+        from pytest_evalindex.results.baselines import revision_refusal
+
+        source = (new.get("run") or {}).get("index_source")
+        refusal = revision_refusal(base, source, override="--intersection")
+        if refusal is not None:
+            raise EvalIndexError(refusal)
     differences = environment_differences(base, new)
     if differences:
         _warn(f"the runs differ in more than the answers: {'; '.join(differences)}")

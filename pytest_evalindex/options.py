@@ -139,7 +139,9 @@ def add_options(parser: pytest.Parser) -> None:
         dest="evalindex_index",
         metavar="PATH",
         default=None,
-        help="an index spec (.yaml) or frozen test set (.jsonl) to run; repeatable",
+        help="an index spec (.yaml), a frozen test set (.jsonl), a published folder, or a "
+        "published index hf://OWNER/NAME[@REV] or modelscope://OWNER/NAME[@REV] to run; "
+        "repeatable",
     )
     parser.addini("evalindex_index", "index specs or test sets to run", type="paths")
     for flag, name, type_, metavar, help_ in OPTIONS:

@@ -113,6 +113,29 @@ def test_different_test_sets_exit_4_unless_intersection(
     assert "paired samples: 4  only in base: 2" in capsys.readouterr().out
 
 
+def test_runs_of_two_revisions_of_a_shared_index_exit_4_unless_intersection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def source(revision: str) -> dict[str, Any]:
+        return {"id": "hf://team/index", "hub": "hf", "repo": "team/index",
+                "requested": None, "revision": revision, "lock_sha256": "b" * 64}  # fmt: skip
+
+    scores = [1, 0, 1, 1, 0, 1]
+    base = write_results(tmp_path / "base.json", scores, index_source=source("1" * 40))
+    same = write_results(tmp_path / "same.json", scores, index_source=source("1" * 40))
+    new = write_results(tmp_path / "new.json", scores, index_source=source("2" * 40))
+    assert main(["compare", str(base), str(same)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(base), str(new)]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "evalindex: error: the baseline ran hf://team/index at revision 111111111111, "
+        "this run at 222222222222"
+    )
+    assert err.rstrip().endswith("compare the shared samples with --intersection")
+    assert main(["compare", str(base), str(new), "--intersection"]) == 0
+
+
 def test_bad_files_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = write_results(tmp_path / "good.json", [1, 0])
     broken = tmp_path / "broken.json"

@@ -201,9 +201,15 @@ def load_baseline(
     return path, read_results(path)
 
 
-def revision_refusal(base: Results, source: Mapping[str, Any] | None) -> str | None:
+def revision_refusal(
+    base: Results,
+    source: Mapping[str, Any] | None,
+    *,
+    override: str = "--index-compare-intersection",
+) -> str | None:
     """Why a run of a shared index is not compared with a baseline that ran another
-    revision of it (None when both ran the same revision, or either is no shared index)."""
+    revision of it (None when both ran the same revision, or either is no shared index).
+    ``override`` is the option that compares the shared samples anyway."""
     base_source: Mapping[str, Any] = (base.get("run") or {}).get("index_source") or {}
     if not source or not base_source.get("revision") or not source.get("revision"):
         return None
@@ -216,8 +222,7 @@ def revision_refusal(base: Results, source: Mapping[str, Any] | None) -> str | N
         f"the baseline ran {scheme}://{source['repo']} at revision "
         f"{str(base_source['revision'])[:12]}, this run at {str(source['revision'])[:12]}: "
         f"pin the baseline's revision (--index {scheme}://{source['repo']}@"
-        f"{base_source['revision']}) or compare the shared samples with "
-        "--index-compare-intersection"
+        f"{base_source['revision']}) or compare the shared samples with {override}"
     )
 
 
