@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_evalindex.results.usage import answer_cost
+from pytest_evalindex.run.cache import SharedDatabase
 from pytest_evalindex.run.client import ModelError
 
 if TYPE_CHECKING:
@@ -111,6 +112,12 @@ def usd(value: float) -> str:
     return f"${value:.4f}"
 
 
+def _forget_old_runs(conn: sqlite3.Connection) -> None:
+    cutoff = time.time() - KEEP_DAYS * 86400
+    conn.execute("DELETE FROM holds WHERE created < ?", (cutoff,))
+    conn.execute("DELETE FROM stops WHERE created < ?", (cutoff,))
+
+
 class Ledger:
     """What the processes of one run have spent and hold in flight, in SQLite."""
 
@@ -119,40 +126,9 @@ class Ledger:
         self.path = directory / LEDGER_FILE
         self.run = run
         self.budget = budget
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
         self._stopped: str | None = None  # this process's copy of the run's stop
-        self._initialise()
-
-    def _initialise(self) -> None:
-        deadline = time.monotonic() + 30.0
-        while True:
-            try:
-                conn = self._connect()
-                conn.execute("PRAGMA journal_mode=WAL")
-                for statement in SCHEMA:
-                    conn.execute(statement)
-                cutoff = time.time() - KEEP_DAYS * 86400
-                conn.execute("DELETE FROM holds WHERE created < ?", (cutoff,))
-                conn.execute("DELETE FROM stops WHERE created < ?", (cutoff,))
-                return
-            except sqlite3.OperationalError as exc:
-                # several workers open the file at once; WAL needs a moment alone
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-            )
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        self._database = SharedDatabase(self.path, SCHEMA, prepare=_forget_old_runs)
+        self._connect = self._database.connection
 
     def reserve(self, kind: str, amount: float) -> int:
         """Hold ``amount`` USD for a request about to be sent; raise BudgetReached (and stop
@@ -220,11 +196,7 @@ class Ledger:
         return float(row[0])
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._database.close()
 
 
 class Meter:

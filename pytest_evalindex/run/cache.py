@@ -14,6 +14,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,37 +46,39 @@ def cache_key(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class ResponseCache:
-    """Thread-safe and multi-process-safe key → answer store."""
+class SharedDatabase:
+    """One SQLite file in WAL mode that every process and thread of a run writes to: a
+    connection per thread, in autocommit, so each write is durable at once."""
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "responses.sqlite3"
+    def __init__(
+        self, path: Path, schema: Sequence[str], prepare: Callable[[Any], None] | None = None
+    ) -> None:
+        self.path = path
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._initialise()
-
-    def _initialise(self) -> None:
         # Switching to WAL needs a moment of exclusive access, and SQLite does not wait for
         # it when several processes open the file at once: retry briefly. WAL mode is
         # stored in the file, so later connections need not ask again.
         deadline = time.monotonic() + 30.0
         while True:
             try:
-                conn = self._connect()
+                conn = self.connection()
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(SCHEMA)
+                for statement in schema:
+                    conn.execute(statement)
+                if prepare is not None:
+                    prepare(conn)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
 
-    def _connect(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            # one connection per thread; autocommit so each answer is durable at once
             conn = sqlite3.connect(
                 self.path, timeout=60.0, isolation_level=None, check_same_thread=False
             )
@@ -84,6 +87,23 @@ class ResponseCache:
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+class ResponseCache:
+    """Thread-safe and multi-process-safe key → answer store."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "responses.sqlite3"
+        self._database = SharedDatabase(self.path, [SCHEMA])
+        self._connect = self._database.connection
 
     def get(self, key: str) -> dict[str, Any] | None:
         row = self._connect().execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
@@ -114,8 +134,4 @@ class ResponseCache:
         return int(self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._database.close()
