@@ -270,14 +270,28 @@ class _Handler(BaseHTTPRequestHandler):
 
 class StandInModelScope:
     """The ModelScope endpoints the ``modelscope`` SDK (1.40, through ``modelscope-hub``)
-    calls to download a dataset: the paged file tree and one file by path. Point the SDK at
-    it with ``MODELSCOPE_ENDPOINT``. Uploading is not served (see docs/sharing.md)."""
+    calls to create a dataset, upload a folder and download it again. Point the SDK at it
+    with ``MODELSCOPE_ENDPOINT``.
 
-    def __init__(self) -> None:
+    Upload: ``POST /api/v1/datasets`` (create, multipart form), the git-lfs batch
+    ``POST /api/v1/repos/datasets/{repo}/info/lfs/objects/batch`` (answers with an upload
+    URL on this server), ``PUT`` of each large file to that URL, and
+    ``POST /api/v1/repos/datasets/{repo}/commit/{revision}`` (small files inline, base64;
+    large ones by sha256). A commit becomes the branch's new contents, also kept under its
+    commit id. Download: the paged file tree and one file by path. Every request is logged
+    as ``(method, path)``, and with its query, headers (those carrying a token masked) and body
+    size in ``requests_seen``.
+    """
+
+    def __init__(self, token: str = "ms_test_token") -> None:
+        self.token = token
         # repo -> revision -> files
         self.repos: dict[str, dict[str, dict[str, bytes]]] = {}
         self.log: list[tuple[str, str]] = []
+        self.requests_seen: list[dict[str, Any]] = []
         self.corrupted: dict[tuple[str, str], bytes] = {}
+        self.blobs: dict[str, bytes] = {}  # sha256 -> bytes PUT to an upload URL
+        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     def __enter__(self) -> StandInModelScope:
@@ -305,6 +319,23 @@ class StandInModelScope:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def paths(self, method: str | None = None) -> list[str]:
+        """The paths requested (without the query), in order."""
+        return [urlsplit(p).path for m, p in self.log if method is None or m == method]
+
+    def commit(self, repo: str, revision: str, files: dict[str, bytes]) -> str:
+        """``files`` on top of ``revision``'s: its new contents; the commit id."""
+        with self._lock:
+            revisions = self.repos.setdefault(repo, {})
+            merged = {**revisions.get(revision, {}), **files}
+            digest = hashlib.sha1(f"{repo}:{revision}:{len(revisions)}".encode())
+            for name in sorted(merged):
+                digest.update(name.encode() + b"\0" + merged[name])
+            sha = digest.hexdigest()
+            revisions[revision] = merged
+            revisions[sha] = merged
+            return sha
+
 
 class _ModelScopeHandler(BaseHTTPRequestHandler):
     standin: StandInModelScope
@@ -325,15 +356,43 @@ class _ModelScopeHandler(BaseHTTPRequestHandler):
         document = {"Code": status, "Success": status == 200, "Message": message, "Data": data}
         self._send(status, json.dumps(document).encode())
 
+    def _record(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        secret = ("authorization", "cookie")  # whatever token was sent, its value is not kept
+        headers = {k: "***" if k.lower() in secret else v for k, v in self.headers.items()}
+        url = urlsplit(self.path)
+        self.standin.log.append((self.command, self.path))
+        self.standin.requests_seen.append(
+            {
+                "method": self.command,
+                "path": url.path,
+                "query": url.query,
+                "headers": headers,
+                "body_size": len(body),
+            }
+        )
+        return body
+
+    def _authorized(self) -> bool:
+        # the SDK sends the token both ways; the legacy endpoints read the cookie
+        token = self.standin.token
+        bearer = self.headers.get("Authorization") == f"Bearer {token}"
+        cookie = f"m_session_id={token}" in (self.headers.get("Cookie") or "").split("; ")
+        if bearer or cookie:
+            return True
+        self._answer(401, message="Invalid access token, please log in again")
+        return False
+
     def do_HEAD(self) -> None:
         self.do_GET()
 
     def do_GET(self) -> None:
         from urllib.parse import parse_qs
 
+        self._record()
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        self.standin.log.append((self.command, self.path))
         match = re.match(r"^/api/v1/datasets/([^/]+/[^/]+)/repo(/tree)?$", url.path)
         if not match:
             return self._answer(404, message=f"no route {url.path}")
@@ -361,5 +420,74 @@ class _ModelScopeHandler(BaseHTTPRequestHandler):
         self._send(200, data, "application/octet-stream")
 
     def do_POST(self) -> None:
-        self.standin.log.append(("POST", self.path))
-        self._answer(404, message="uploads are not served by this stand-in")
+        body = self._record()
+        path = urlsplit(self.path).path
+        if path == "/api/v1/datasets":
+            if not self._authorized():
+                return
+            return self._create(body)
+        match = re.match(r"^/api/v1/repos/datasets/([^/]+/[^/]+)/info/lfs/objects/batch$", path)
+        if match:
+            if not self._authorized():
+                return
+            return self._lfs_batch(match[1], json.loads(body))
+        match = re.match(r"^/api/v1/repos/datasets/([^/]+/[^/]+)/commit/(.+)$", path)
+        if match:
+            if not self._authorized():
+                return
+            return self._commit(match[1], match[2], json.loads(body))
+        self._answer(404, message=f"no route {path}")
+
+    def do_PUT(self) -> None:
+        body = self._record()
+        match = re.match(r"^/lfs-upload/([0-9a-f]{64})$", urlsplit(self.path).path)
+        if not match:
+            return self._answer(404, message=f"no route {self.path}")
+        if not self._authorized():
+            return
+        if hashlib.sha256(body).hexdigest() != match[1]:
+            return self._answer(400, message="the body does not match its sha256")
+        with self.standin._lock:
+            self.standin.blobs[match[1]] = body
+        self._answer(200, {})
+
+    # -- upload handlers
+
+    def _create(self, body: bytes) -> None:
+        # a multipart form of plain fields (Owner, Name, Visibility, License)
+        fields = dict(
+            re.findall(rb'Content-Disposition: form-data; name="([^"]+)"\r\n\r\n(.*?)\r\n', body)
+        )
+        repo = f"{fields[b'Owner'].decode()}/{fields[b'Name'].decode()}"
+        with self.standin._lock:
+            if repo in self.standin.repos:
+                return self._answer(400, message=f"dataset {repo} already exists")
+            self.standin.repos[repo] = {}
+        self._answer(200, {"Owner": repo.split("/")[0], "Name": repo.split("/")[1]})
+
+    def _lfs_batch(self, repo: str, request: dict[str, Any]) -> None:
+        if repo not in self.standin.repos:
+            return self._answer(404, message=f"dataset {repo} not found")
+        objects = []
+        for obj in request["objects"]:
+            entry: dict[str, Any] = {"oid": obj["oid"], "size": obj["size"]}
+            if obj["oid"] not in self.standin.blobs:  # no upload action: already stored
+                href = f"{self.standin.url}/lfs-upload/{obj['oid']}"
+                entry["actions"] = {"upload": {"href": href}}
+            objects.append(entry)
+        self._answer(200, {"objects": objects})
+
+    def _commit(self, repo: str, revision: str, request: dict[str, Any]) -> None:
+        if repo not in self.standin.repos:
+            return self._answer(404, message=f"dataset {repo} not found")
+        files: dict[str, bytes] = {}
+        for action in request["actions"]:
+            if action["type"] == "lfs":
+                data = self.standin.blobs.get(action["sha256"])
+                if data is None:
+                    return self._answer(400, message=f"{action['path']}: blob never uploaded")
+            else:
+                data = base64.b64decode(action["content"])
+            files[action["path"]] = data
+        sha = self.standin.commit(repo, revision, files)
+        self._answer(200, {"CommitId": sha, "Revision": revision})

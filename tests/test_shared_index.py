@@ -337,21 +337,28 @@ def test_modelscope_without_its_sdk_says_how_to_install_it(
 
 
 @pytest.fixture
-def modelscope(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInModelScope]:
+def modelscope_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInModelScope]:
+    """An empty ModelScope stand-in the SDK points at, with no token set."""
     pytest.importorskip("modelscope", reason="the modelscope SDK is an optional extra")
     with StandInModelScope() as standin:
         monkeypatch.setenv("MODELSCOPE_ENDPOINT", standin.url)
         monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
         monkeypatch.delenv("MODELSCOPE_API_TOKEN", raising=False)
         monkeypatch.setenv("MODELSCOPE_HOME", str(tmp_path / "ms-home"))  # no saved login
-        folder = tmp_path / "published"
-        done = evalindex("publish", str(QUICKSTART), "--to", str(folder), "--license", "mit",
-                         cwd=tmp_path)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-                 if p.is_file()}  # fmt: skip
-        standin.repos[REPO] = {"master": files, "v1": files}
         yield standin
+
+
+@pytest.fixture
+def modelscope(modelscope_hub: StandInModelScope, tmp_path: Path) -> StandInModelScope:
+    """The stand-in holding the quickstart index, published, as ``REPO`` (master and v1)."""
+    folder = tmp_path / "published"
+    done = evalindex("publish", str(QUICKSTART), "--to", str(folder), "--license", "mit",
+                     cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+             if p.is_file()}  # fmt: skip
+    modelscope_hub.repos[REPO] = {"master": files, "v1": files}
+    return modelscope_hub
 
 
 def test_modelscope_download_run_and_offline_rerun(
@@ -399,6 +406,89 @@ def test_modelscope_upload_without_a_token_is_refused(
     assert done.returncode == 4
     assert "no ModelScope token; set MODELSCOPE_API_TOKEN or log in" in done.stderr
     assert [m for m, _ in modelscope.log if m == "POST"] == []
+    assert (tmp_path / "p" / "evalindex.lock.json").is_file()
+
+
+def test_modelscope_publish_upload_run_by_id_then_offline(
+    pytester: pytest.Pytester,
+    modelscope_hub: StandInModelScope,
+    server: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_mode: list[str],
+) -> None:
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", modelscope_hub.token)
+    folder = tmp_path / "published"
+    done = evalindex(
+        "publish", str(QUICKSTART), "--to", str(folder), "--license", "mit",
+        "--hub", "modelscope", "--repo", REPO, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == f"evalindex: uploaded; run it with pytest --index modelscope://{REPO}@master"
+    # create, pre-sign the large files, send them, then one commit on master
+    posts = modelscope_hub.paths("POST")
+    assert posts[0] == "/api/v1/datasets"
+    assert f"/api/v1/repos/datasets/{REPO}/info/lfs/objects/batch" in posts
+    assert posts[-1] == f"/api/v1/repos/datasets/{REPO}/commit/master"
+    assert len(modelscope_hub.paths("PUT")) == 2  # testset.jsonl and the collection
+    on_disk = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+               if p.is_file()}  # fmt: skip
+    assert modelscope_hub.repos[REPO]["master"] == on_disk  # and the folder holds only those
+    assert sorted(on_disk) == [
+        "README.md", "evalindex.lock.json", "evalscope/collection.jsonl", "spec.yaml",
+        "testset.jsonl",
+    ]  # fmt: skip
+    seen = json.dumps(modelscope_hub.requests_seen)
+    assert modelscope_hub.token not in seen  # the log keeps no token
+
+    # another directory: the project that runs it, from what was uploaded
+    modelscope_hub.log.clear()
+    args = run_args(server, f"modelscope://{REPO}")
+    result = pytester.runpytest(*args, "--index-json", "a.json", *run_mode)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert_outcomes(result, missed=30)
+    assert any("FilePath=testset.jsonl" in path for _, path in modelscope_hub.log)
+    first = json.loads((pytester.path / "a.json").read_text())
+    assert_valid_results(first)
+    lock = json.loads((folder / "evalindex.lock.json").read_text())
+    assert first["run"]["index_source"] == {
+        "id": f"modelscope://{REPO}@master",
+        "hub": "modelscope",
+        "repo": REPO,
+        "requested": None,
+        "revision": "master",
+        "lock_sha256": lock["sha256"],
+    }
+    local = pytester.path / ".evalindex" / "shared" / "modelscope" / "alice--quick" / "master"
+    assert (local / "testset.jsonl").read_bytes() == (folder / "testset.jsonl").read_bytes()
+
+    # the hub is gone: the rerun is served from the copy the first run kept
+    modelscope_hub.stop()
+    result = pytester.runpytest(*args, "--index-json", "b.json", *run_mode)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert_outcomes(result, missed=30)
+    second = json.loads((pytester.path / "b.json").read_text())
+    assert second["run"]["index_source"] == first["run"]["index_source"]
+    assert second["run"]["testset_sha256"] == first["run"]["testset_sha256"]
+
+
+def test_modelscope_refusing_the_token_is_one_clear_error(
+    modelscope_hub: StandInModelScope, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms_not_the_right_one")
+    done = evalindex(
+        "publish", str(QUICKSTART), "--to", str(tmp_path / "p"), "--license", "mit",
+        "--hub", "modelscope", "--repo", REPO, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 4
+    assert (
+        f"--hub modelscope: ModelScope refused the token (401) for {REPO}: check "
+        "MODELSCOPE_API_TOKEN or `modelscope login`"
+    ) in done.stderr
+    assert "ms_not_the_right_one" not in done.stderr + done.stdout
+    assert modelscope_hub.paths("POST") == ["/api/v1/datasets"]  # refused at the first step
+    assert modelscope_hub.repos == {}
     assert (tmp_path / "p" / "evalindex.lock.json").is_file()
 
 

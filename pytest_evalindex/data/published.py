@@ -409,9 +409,23 @@ def _modelscope_upload(folder: Path, repo: str, *, message: str) -> str:
     api = HubApi(endpoint=os.environ.get("MODELSCOPE_ENDPOINT") or None)
     try:
         api.create_repo(repo, repo_type="dataset", exist_ok=True)
+        # use_cache=False: the SDK's resumable-upload cache is a file it writes into the
+        # folder, which would then hold more than was published, and which makes a later
+        # upload of the unchanged folder skip every file it remembers as committed
         api.upload_folder(
-            repo_id=repo, folder_path=str(folder), repo_type="dataset", commit_message=message
+            repo_id=repo,
+            folder_path=str(folder),
+            repo_type="dataset",
+            commit_message=message,
+            use_cache=False,
         )
     except Exception as exc:  # the SDK raises many unrelated types
+        status = getattr(exc, "status_code", None)
+        if status in (401, 403):
+            raise EvalIndexError(
+                f"--hub modelscope: ModelScope refused the token ({status}) for {repo}: check "
+                "MODELSCOPE_API_TOKEN or `modelscope login`, and that the token may write to "
+                "that owner"
+            ) from None
         raise EvalIndexError(f"--hub modelscope: upload of {repo} failed: {exc}") from None
     return "master"
