@@ -287,6 +287,7 @@ class StandInModelScope:
         self.token = token
         # repo -> revision -> files
         self.repos: dict[str, dict[str, dict[str, bytes]]] = {}
+        self.licenses: dict[str, str] = {}  # the License field each dataset was created with
         self.log: list[tuple[str, str]] = []
         self.requests_seen: list[dict[str, Any]] = []
         self.corrupted: dict[tuple[str, str], bytes] = {}
@@ -463,6 +464,7 @@ class _ModelScopeHandler(BaseHTTPRequestHandler):
             if repo in self.standin.repos:
                 return self._answer(400, message=f"dataset {repo} already exists")
             self.standin.repos[repo] = {}
+            self.standin.licenses[repo] = fields.get(b"License", b"").decode()
         self._answer(200, {"Owner": repo.split("/")[0], "Name": repo.split("/")[1]})
 
     def _lfs_batch(self, repo: str, request: dict[str, Any]) -> None:

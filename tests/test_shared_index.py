@@ -432,6 +432,7 @@ def test_modelscope_publish_upload_run_by_id_then_offline(
     assert f"/api/v1/repos/datasets/{REPO}/info/lfs/objects/batch" in posts
     assert posts[-1] == f"/api/v1/repos/datasets/{REPO}/commit/master"
     assert len(modelscope_hub.paths("PUT")) == 2  # testset.jsonl and the collection
+    assert modelscope_hub.licenses[REPO] == "MIT"  # the card's license, in ModelScope's name
     on_disk = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
                if p.is_file()}  # fmt: skip
     assert modelscope_hub.repos[REPO]["master"] == on_disk  # and the folder holds only those
@@ -471,6 +472,23 @@ def test_modelscope_publish_upload_run_by_id_then_offline(
     second = json.loads((pytester.path / "b.json").read_text())
     assert second["run"]["index_source"] == first["run"]["index_source"]
     assert second["run"]["testset_sha256"] == first["run"]["testset_sha256"]
+
+
+def test_modelscope_is_never_told_a_license_that_was_not_stated(
+    modelscope_hub: StandInModelScope, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", modelscope_hub.token)
+    done = evalindex(
+        "publish", str(QUICKSTART), "--to", str(tmp_path / "p"), "--hub", "modelscope",
+        "--repo", REPO, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "the card says license: unknown" in done.stderr
+    assert (
+        "ModelScope lists a dataset created without a license under its default "
+        "(Apache-2.0)" in done.stderr
+    )
+    assert modelscope_hub.licenses[REPO] == "Apache-2.0"  # the SDK's default, said so
 
 
 def test_modelscope_refusing_the_token_is_one_clear_error(

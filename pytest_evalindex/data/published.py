@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -393,6 +394,42 @@ def _modelscope_token() -> str | None:
     return token or None
 
 
+# SPDX ids of the card -> the names ModelScope's SDK lists (modelscope.hub.constants.Licenses)
+MODELSCOPE_LICENSES = {
+    "apache-2.0": "Apache License 2.0",
+    "mit": "MIT",
+    "gpl-2.0": "GPL-2.0",
+    "gpl-3.0": "GPL-3.0",
+    "lgpl-2.1": "LGPL-2.1",
+    "lgpl-3.0": "LGPL-3.0",
+    "afl-3.0": "AFL-3.0",
+    "ecl-2.0": "ECL-2.0",
+}
+
+
+def modelscope_license(card_license: str | None) -> str | None:
+    """The ModelScope name of the card's license, or None when the card states none (or
+    several, or one ModelScope does not list): a license is never guessed."""
+    if card_license is None:
+        return None
+    return MODELSCOPE_LICENSES.get(card_license.strip().lower())
+
+
+def _card_license(folder: Path) -> str | None:
+    """The ``license`` of the dataset card's front matter ("unknown" and "other" are none)."""
+    import yaml
+
+    try:
+        text = (folder / "README.md").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if not text.startswith("---\n"):
+        return None
+    matter = yaml.safe_load(text[4 : text.find("\n---", 4)]) or {}
+    value = matter.get("license") if isinstance(matter, dict) else None
+    return str(value) if value and value not in ("unknown", "other") else None
+
+
 def _modelscope_upload(folder: Path, repo: str, *, message: str) -> str:
     try:
         from modelscope.hub.api import HubApi
@@ -407,8 +444,16 @@ def _modelscope_upload(folder: Path, repo: str, *, message: str) -> str:
             "can be uploaded later"
         )
     api = HubApi(endpoint=os.environ.get("MODELSCOPE_ENDPOINT") or None)
+    license_name = modelscope_license(_card_license(folder))
+    if license_name is None:
+        print(
+            "evalindex: warning: the card states no single license ModelScope knows; "
+            "ModelScope lists a dataset created without a license under its default "
+            "(Apache-2.0): set the right one on the dataset's page",
+            file=sys.stderr,
+        )
     try:
-        api.create_repo(repo, repo_type="dataset", exist_ok=True)
+        api.create_repo(repo, repo_type="dataset", exist_ok=True, license=license_name)
         # use_cache=False: the SDK's resumable-upload cache is a file it writes into the
         # folder, which would then hold more than was published, and which makes a later
         # upload of the unchanged folder skip every file it remembers as committed
