@@ -15,7 +15,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 
@@ -40,26 +40,17 @@ def _blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-class StandInHub:
-    def __init__(self, token: str = "hf_test_token") -> None:
-        self.token = token
-        self.repos: dict[str, Repo] = {}
-        self.log: list[tuple[str, str]] = []
-        # (repo, path) -> bytes served instead of what was uploaded
-        self.corrupted: dict[tuple[str, str], bytes] = {}
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+class _LoopbackServer:
+    """Serves the stand-in's handler on a free loopback port from a background thread, as a
+    context manager; ``stop`` takes the server away while the test goes on."""
 
-    # -- lifecycle
+    _server: ThreadingHTTPServer | None = None
 
-    def __enter__(self) -> StandInHub:
-        hub = self
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
 
-        class Handler(_Handler):
-            pass
-
-        Handler.hub = hub
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def __enter__(self: _Server) -> _Server:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -76,6 +67,22 @@ class StandInHub:
     def url(self) -> str:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
+_Server = TypeVar("_Server", bound=_LoopbackServer)
+
+
+class StandInHub(_LoopbackServer):
+    def __init__(self, token: str = "hf_test_token") -> None:
+        self.token = token
+        self.repos: dict[str, Repo] = {}
+        self.log: list[tuple[str, str]] = []
+        # (repo, path) -> bytes served instead of what was uploaded
+        self.corrupted: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"hub": self})
 
     def requests(self, method: str | None = None) -> list[str]:
         return [p for m, p in self.log if method is None or m == method]
@@ -268,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-class StandInModelScope:
+class StandInModelScope(_LoopbackServer):
     """The ModelScope endpoints the ``modelscope`` SDK (1.40, through ``modelscope-hub``)
     calls to create a dataset, upload a folder and download it again. Point the SDK at it
     with ``MODELSCOPE_ENDPOINT``.
@@ -293,32 +300,9 @@ class StandInModelScope:
         self.corrupted: dict[tuple[str, str], bytes] = {}
         self.blobs: dict[str, bytes] = {}  # sha256 -> bytes PUT to an upload URL
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    def __enter__(self) -> StandInModelScope:
-        standin = self
-
-        class Handler(_ModelScopeHandler):
-            pass
-
-        Handler.standin = standin
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_ModelScopeHandler,), {"standin": self})
 
     def paths(self, method: str | None = None) -> list[str]:
         """The paths requested (without the query), in order."""
