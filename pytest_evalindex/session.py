@@ -174,7 +174,11 @@ class EvalIndexSession:
         if not ahead:
             return None
         threads = score_ahead_threads(self.workers())
-        return ScoreAhead(lambda record: ahead.get(id(record)), threads=threads)
+        return ScoreAhead(
+            lambda record: ahead.get(id(record)),
+            threads=threads,
+            request_threads=self.process_concurrency(),
+        )
 
     # -- the look-ahead -----------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import threading
 import time
@@ -185,17 +186,48 @@ def test_usage_and_latency_are_reported() -> None:
 
 
 def test_adaptive_limit_halves_on_429_and_recovers() -> None:
-    limit = AdaptiveLimit(16)
-    limit.acquire()
-    limit.release(throttled=True)
-    assert limit.limit == 8
-    limit.acquire()
-    limit.release(throttled=True)  # same burst: not cut again
-    assert limit.limit == 8
-    for _ in range(200):
-        limit.acquire()
-        limit.release(succeeded=True)
-    assert limit.limit == 16
+    async def exercise() -> float:
+        limit = AdaptiveLimit(16)
+        await limit.acquire()
+        limit.release(throttled=True)
+        assert limit.limit == 8
+        await limit.acquire()
+        limit.release(throttled=True)  # same burst: not cut again
+        assert limit.limit == 8
+        for _ in range(200):
+            await limit.acquire()
+            limit.release(succeeded=True)
+        return limit.limit
+
+    assert asyncio.run(exercise()) == 16
+
+
+def test_adaptive_limit_serves_waiters_in_order_and_fails_them_when_stopped() -> None:
+    async def exercise() -> tuple[list[int], str]:
+        limit = AdaptiveLimit(1)
+        await limit.acquire()
+        order: list[int] = []
+
+        async def wait_turn(i: int) -> None:
+            await limit.acquire()
+            order.append(i)
+            limit.release()
+
+        waiting = [asyncio.ensure_future(wait_turn(i)) for i in range(3)]
+        await asyncio.sleep(0)
+        limit.release()
+        await asyncio.gather(*waiting)
+        await limit.acquire()
+        late = asyncio.ensure_future(limit.acquire())
+        await asyncio.sleep(0)
+        limit.stop("stopped for the test")
+        with pytest.raises(ModelError) as excinfo:
+            await late
+        return order, str(excinfo.value)
+
+    order, why = asyncio.run(exercise())
+    assert order == [0, 1, 2]
+    assert why == "stopped for the test"
 
 
 def test_concurrency_drops_while_the_server_throttles() -> None:

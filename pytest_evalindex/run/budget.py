@@ -218,6 +218,23 @@ class Meter:
         usage = {"prompt_tokens": prompt_token_bound(messages), "completion_tokens": limit}
         return answer_cost(usage, self.prices)
 
+    async def achat(self, client: ChatClient, messages: list[dict[str, Any]]) -> ModelAnswer:
+        """``chat`` on the event loop: the ledger's SQLite work (which may wait for another
+        process's transaction) runs in an executor thread, never on the loop."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        estimate = self.most_it_costs(client, messages)
+        hold = await loop.run_in_executor(None, self.ledger.reserve, self.kind, estimate)
+        try:
+            answer = await client.achat(messages)
+        except BaseException:
+            await loop.run_in_executor(None, self.ledger.release, hold)
+            raise
+        cost = answer_cost(answer.usage, self.prices) if answer.usage else estimate
+        await loop.run_in_executor(None, self.ledger.settle, hold, cost)
+        return answer
+
     def chat(self, client: ChatClient, messages: list[dict[str, Any]]) -> ModelAnswer:
         estimate = self.most_it_costs(client, messages)
         hold = self.ledger.reserve(self.kind, estimate)

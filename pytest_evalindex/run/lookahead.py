@@ -14,6 +14,7 @@ scored ahead, in background threads, as they arrive.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -63,8 +64,12 @@ class ScoreAhead:
     """Scores answers as they arrive, in background threads; the item's call collects them.
 
     ``scorer_for(record)`` gives the scorer to run ahead, or None to leave the record to its
-    item. A result is used only for the answer it was computed from; the item's call sees
-    the same Score, or the same ScorerError, that scoring in the call would have given.
+    item. Scorers that wait on a sandbox or a helper process get ``threads`` (a share of the
+    cores); those that wait on requests (``ScorerTraits.waits_on_requests``: the judge) get
+    ``request_threads``, as many as the requests the process may have in flight, since each
+    only waits on the event loop. A result is used only for the answer it was computed from;
+    the item's call sees the same Score, or the same ScorerError, that scoring in the call
+    would have given.
     """
 
     def __init__(
@@ -72,9 +77,11 @@ class ScoreAhead:
         scorer_for: Callable[[Record], Callable[[str, Record], Any] | None],
         *,
         threads: int,
+        request_threads: int = 1,
     ) -> None:
         self.scorer_for = scorer_for
         self._pool = DaemonPool(threads, name="evalindex-score")
+        self._request_pool = DaemonPool(request_threads, name="evalindex-score-requests")
         self._scores: dict[tuple[str, int], tuple[str, Future[Any]]] = {}
         self._lock = threading.Lock()
 
@@ -82,8 +89,10 @@ class ScoreAhead:
         scorer = self.scorer_for(record)
         if scorer is None:
             return
+        traits = getattr(scorer, "traits", None)
+        pool = self._request_pool if getattr(traits, "waits_on_requests", False) else self._pool
         try:
-            future = self._pool.submit(keeping_judge_calls, scorer, answer.content, record)
+            future = pool.submit(keeping_judge_calls, scorer, answer.content, record)
         except RuntimeError:  # shut down: the run is over
             return
         with self._lock:
@@ -103,6 +112,7 @@ class ScoreAhead:
 
     def close(self, *, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._request_pool.shutdown(wait=wait, cancel_futures=True)
         with self._lock:
             self._scores.clear()
 
@@ -136,15 +146,18 @@ def cached_chat(
 
 class Requester:
     """Answers records through the model client, from the cache when it can, keeping up to
-    ``max_in_flight`` requests running in background threads (and, with ``score_ahead``,
-    starting to score each answer the moment it arrives)."""
+    the client's limit of requests in flight on the event loop (and, with ``score_ahead``,
+    starting to score each answer the moment it arrives).
+
+    The cache is read in the thread that asks (an answer found there never touches the
+    loop); a request is a coroutine on the loop, and its answer is stored there the moment
+    it arrives."""
 
     def __init__(
         self,
         client: ChatClient,
         *,
         cache: ResponseCache | None,
-        max_in_flight: int,
         score_ahead: ScoreAhead | None = None,
         meter: Meter | None = None,
     ) -> None:
@@ -152,24 +165,52 @@ class Requester:
         self.cache = cache
         self.score_ahead = score_ahead
         self.meter = meter
-        self._pool = DaemonPool(max_in_flight, name="evalindex-request")
         self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
         self._lock = threading.Lock()
+        self._stopped = False
 
-    def _fetch(self, record: Record, repeat: int) -> ModelAnswer:
-        answer = self._ask(record, repeat)
+    def _cache_key(self, messages: list[dict[str, Any]], repeat: int) -> str:
+        client = self.client
+        return cache_key(
+            base_url=client.base_url,
+            model=client.model,
+            messages=messages,
+            generation=client.generation,
+            repeat=repeat,
+        )
+
+    async def _fetch(
+        self, record: Record, repeat: int, messages: list[dict[str, Any]], key: str | None
+    ) -> ModelAnswer:
+        if self.meter is None:
+            answer = await self.client.achat(messages)
+        else:
+            answer = await self.meter.achat(self.client, messages)
+        if self.cache is not None and key is not None:
+            self.cache.put(key, answer.to_dict())
         if self.score_ahead is not None:
             self.score_ahead.start(record, repeat, answer)
         return answer
 
-    def _ask(self, record: Record, repeat: int) -> ModelAnswer:
-        messages = [m.model_dump() for m in record.input]
-        return cached_chat(self.client, self.cache, messages, repeat, self.meter)
-
     def submit(self, record: Record, repeat: int = 0) -> None:
         with self._lock:
-            if (record.id, repeat) not in self._futures:
-                self._futures[(record.id, repeat)] = self._pool.submit(self._fetch, record, repeat)
+            if (record.id, repeat) in self._futures:
+                return
+            if self._stopped:
+                raise RuntimeError("cannot ask after the run was stopped")
+            future: Future[ModelAnswer]
+            messages = [m.model_dump() for m in record.input]
+            key = self._cache_key(messages, repeat) if self.cache is not None else None
+            stored = self.cache.get(key) if self.cache is not None and key is not None else None
+            if stored is not None:
+                future = Future()
+                answer = ModelAnswer.from_dict(stored, cached=True)
+                future.set_result(answer)
+                if self.score_ahead is not None:
+                    self.score_ahead.start(record, repeat, answer)
+            else:
+                future = self.client.loop.submit(self._fetch(record, repeat, messages, key))
+            self._futures[(record.id, repeat)] = future
 
     def prefetch(self, pending: Iterable[tuple[Record, int]]) -> None:
         for record, repeat in pending:
@@ -189,10 +230,22 @@ class Requester:
                     self._futures.pop((record.id, repeat), None)
 
     def close(self, *, wait: bool = True) -> None:
-        """Drop queued requests and close the client and the cache. With ``wait`` the
-        requests in flight finish first; without, they fail where they are (the run was
-        interrupted and is over: every answer that arrived is in the cache)."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        """Close the client and the cache. Requests not yet sent are dropped; with ``wait``
+        those in flight finish first (and are cached); without, they are cut off (the run
+        was interrupted and is over: every answer that arrived is in the cache)."""
+        with self._lock:
+            futures = list(self._futures.values())
+        if wait:
+            # asked ahead but never needed (-x, a stop): not sent; those on the wire finish
+            self.client.pool.stop("not asked: the run ended")
+            for future in futures:
+                # a failure was its item's to report, or nobody asked for it
+                with contextlib.suppress(BaseException):
+                    future.result()
+        else:
+            self.abandon()
+            for future in futures:
+                future.cancel()
         if self.score_ahead is not None:
             self.score_ahead.close(wait=wait)
         self.client.close()
@@ -200,10 +253,12 @@ class Requester:
             self.cache.close()
 
     def abandon(self) -> None:
-        """Stop at once (the run was interrupted): queued requests are dropped, those in
-        flight are left to finish or to die with the process. The client and the cache stay
-        open for them; each answer that still arrives is cached as usual."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop at once (the run was interrupted): requests not yet sent are dropped, those
+        in flight are left to finish or to die with the process. The client and the cache
+        stay open for them; each answer that still arrives is cached as usual."""
+        with self._lock:
+            self._stopped = True
+        self.client.pool.stop("not asked: the run was interrupted")
         if self.score_ahead is not None:
             self.score_ahead.close(wait=False)
 

@@ -18,7 +18,7 @@ import pytest
 
 from pytest_evalindex.errors import EvalIndexError
 from pytest_evalindex.options import RunOptions
-from pytest_evalindex.run.client import ChatClient, ModelError, RetryPolicy
+from pytest_evalindex.run.client import ChatClient, HttpPool, ModelError, RetryPolicy
 from pytest_evalindex.run.loading import LoadedIndex
 from pytest_evalindex.run.lookahead import (
     DefaultModel,
@@ -47,9 +47,10 @@ def chat_client(
     *,
     max_connections: int,
     strip_thinking: bool = True,
+    pool: HttpPool | None = None,
 ) -> ChatClient:
     """A client for ``settings`` (name, base_url, api_key_env, generation) with the run's
-    timeout, retry policy and connection limit."""
+    timeout, retry policy and connection limit, on ``pool`` when given."""
     return ChatClient(
         base_url=settings["base_url"] or "",
         model=settings["name"] or "default",
@@ -59,6 +60,7 @@ def chat_client(
         retry=RetryPolicy(max_attempts=options.max_attempts, max_total_s=options.max_retry_time),
         max_connections=max_connections,
         strip_thinking=strip_thinking,
+        pool=pool,
     )
 
 
@@ -77,6 +79,7 @@ class RunModels:
         self.judge: JudgeModel | None = None
         self.judge_base_url: str | None = None  # the judge's own endpoint, when set
         self.ledger: Ledger | None = None  # with --index-budget: what the run spent
+        self.pool: HttpPool | None = None  # the connections of the model and the judge
         self.run_id = uuid.uuid4().hex
 
     def workers(self) -> int:
@@ -85,6 +88,13 @@ class RunModels:
 
     def process_concurrency(self) -> int:
         return per_process_concurrency(self.options.concurrency, self.workers())
+
+    def http_pool(self) -> HttpPool:
+        """One pool of connections for the process's share of ``--index-concurrency``,
+        shared by the model under test and the judge."""
+        if self.pool is None:
+            self.pool = HttpPool(self.process_concurrency())
+        return self.pool
 
     def cache_dir(self) -> Path | None:
         return None if self.options.no_cache else self.options.cache_dir
@@ -215,11 +225,12 @@ class RunModels:
                 self.options,
                 max_connections=in_flight,
                 strip_thinking=all(i.strip_thinking for i in self.indexes.values()),
+                pool=self.http_pool(),
             )
             cache_dir = self.cache_dir()
             cache = ResponseCache(cache_dir) if cache_dir is not None else None
             meter = self.meter(self.model_prices(), "model")
-            requester = Requester(client, cache=cache, max_in_flight=in_flight, meter=meter)
+            requester = Requester(client, cache=cache, meter=meter)
             self.model = DefaultModel(requester)
         return self.model
 
@@ -243,7 +254,12 @@ class RunModels:
                 or model["api_key_env"],
                 "generation": {"temperature": 0, **judge_defaults.get("generation", {})},
             }
-            return chat_client(settings, self.options, max_connections=self.process_concurrency())
+            return chat_client(
+                settings,
+                self.options,
+                max_connections=self.process_concurrency(),
+                pool=self.http_pool(),
+            )
 
         pricing = judge_defaults.get("pricing")
         self.judge = JudgeModel(
@@ -260,5 +276,8 @@ class RunModels:
             self.model.requester.close(wait=wait)
         if self.judge is not None:
             self.judge.close()
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
         if self.ledger is not None:
             self.ledger.close()

@@ -76,10 +76,14 @@ class ScorerTraits:
     ``scores_outside_interpreter``: its heavy part waits on something outside this Python
     process (a sandbox, a judge endpoint, a helper process), so answers are scored ahead, in
     background threads, the moment they arrive. ``warm_up``: called once per process before
-    the first answer, to start such helpers early."""
+    the first answer, to start such helpers early. ``waits_on_requests``: what it waits on is
+    an HTTP endpoint (the judge): its answers are scored ahead in as many threads as the
+    process may have requests in flight, each waiting on the run's event loop, instead of
+    one thread a core."""
 
     scores_outside_interpreter: bool = False
     warm_up: Callable[[], None] | None = None
+    waits_on_requests: bool = False
 
 
 PLAIN_SCORER = ScorerTraits()

@@ -236,4 +236,6 @@ def judge(
 
 
 # the verdict comes from the judge's endpoint: score ahead
-judge.evalindex_traits = ScorerTraits(scores_outside_interpreter=True)  # type: ignore[attr-defined]
+judge.evalindex_traits = ScorerTraits(  # type: ignore[attr-defined]
+    scores_outside_interpreter=True, waits_on_requests=True
+)
