@@ -428,6 +428,12 @@ def machine_line(extra_args: Sequence[str]) -> str:
     )
 
 
+def load_line() -> str:
+    """The load average at the end, to set beside the one at the start."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average now {one:.2f} (5 min {five:.2f}, 15 min {fifteen:.2f})"
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 5 and sys.argv[1] == "client":
         sys.exit(_client_main(sys.argv[2:]))

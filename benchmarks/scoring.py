@@ -64,6 +64,7 @@ from floors import (
     Row,
     RunFigures,
     chat_request_count,
+    load_line,
     machine_line,
     markdown_table,
     measure_plain_client,
@@ -509,6 +510,7 @@ def print_summary() -> None:
     if ROWS:
         print("\n== every run beside its floors\n")
         print(markdown_table(ROWS))
+    print(load_line())
 
 
 def main(argv: list[str] | None = None) -> int:

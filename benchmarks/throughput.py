@@ -33,6 +33,7 @@ from floors import (
     FloorCache,
     Row,
     chat_request_count,
+    load_line,
     machine_line,
     markdown_table,
     measure_plain_client,
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         if row.name == "cached":
             print(f"  (cached, {row.mode}: ratio to the bare floor {row.ratio:.2f}, no target)")
+    print(load_line())
     return 1 if failed else 0
 
 
