@@ -325,7 +325,7 @@ def run_gsm8k(settings: Settings, *, math: bool) -> None:
                 ideal=ideal,
                 note=f"{seen.describe(figures, CONCURRENCY)}\n"
                 f"target wall <= {RATIO_TARGET} x network ideal and requests == records: "
-                f"{verdict(ok)}",
+                f"{verdict(ok)} (bare pytest alone: {floor.wall_s / ideal:.2f} x ideal)",
             )
             SUMMARY.append((name, figures, f"{figures.wall_s / ideal:.2f} x ideal", ok))
 
@@ -492,7 +492,8 @@ def run_cached(settings: Settings) -> None:
                     measured,
                     row,
                     note=f"target wall <= {CACHED_TARGET_S:g} s, peak memory <= "
-                    f"{CACHED_TARGET_MB:g} MB and no requests: {verdict(ok)}",
+                    f"{CACHED_TARGET_MB:g} MB and no requests: {verdict(ok)} (bare pytest "
+                    f"alone: {floor.wall_s:.1f} s)",
                 )
                 SUMMARY.append(("cached", measured, f"{measured.peak_rss_mb:.0f} of 1024 MB", ok))
 
