@@ -422,7 +422,7 @@ class EvalIndexSession:
     # -- the end of the run -------------------------------------------------------------
 
     def run_metadata(self, loaded: LoadedIndex, partial: PartialRun | None) -> RunInfo:
-        import httpx
+        from importlib.metadata import version
 
         import pytest_evalindex
 
@@ -445,7 +445,7 @@ class EvalIndexSession:
             "versions": {
                 "pytest_evalindex": pytest_evalindex.__version__,
                 "pytest": pytest.__version__,
-                "httpx": httpx.__version__,
+                "aiohttp": version("aiohttp"),  # the client that sent the requests
                 "python": platform.python_version(),
             },
             "partial": partial,
