@@ -366,6 +366,12 @@ class EvalIndexSession:
         from pytest_evalindex.results.planning import testset_warning
 
         lines = []
+        if self.indexes and getattr(config.option, "dist", "no") == "worksteal":
+            lines.append(
+                "evalindex: --dist worksteal: a worker cannot know which items it runs next, "
+                "so each keeps only its current and next record's requests in flight; "
+                "--dist load (the default with -n) keeps --index-concurrency in flight"
+            )
         for loaded in self.indexes.values():
             message = testset_warning(loaded.all_records or loaded.records)
             if message:

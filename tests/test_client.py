@@ -17,6 +17,7 @@ from pytest_evalindex.run.client import (
     ChatClient,
     ModelError,
     RetryPolicy,
+    proxy_for,
     retry_after_seconds,
     split_thinking,
 )
@@ -272,3 +273,24 @@ def test_concurrency_drops_while_the_server_throttles() -> None:
         assert client.limit.limit < 32
         throttled = sum(1 for r in fake.requests if r.status == 429)
         assert throttled < 64 * 4  # backs off instead of retrying blindly
+
+
+def test_the_proxy_comes_from_the_environment_once_per_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    assert proxy_for("https://api.example.com/v1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "models.internal")
+    assert proxy_for("https://api.example.com/v1") == "http://proxy.internal:3128"
+    assert proxy_for("https://models.internal/v1") is None
+    assert proxy_for("http://api.example.com/v1") is None  # no HTTP_PROXY
+    monkeypatch.setenv("ALL_PROXY", "http://all.internal:8080")
+    assert proxy_for("http://api.example.com/v1") == "http://all.internal:8080"
+    client = ChatClient(base_url="https://api.example.com/v1", model="m")
+    try:
+        assert client.proxy == "http://proxy.internal:3128"
+    finally:
+        client.close()

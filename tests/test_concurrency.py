@@ -253,3 +253,59 @@ def test_killed_run_resumes_without_paying_twice(
     assert len(second_run) == len(set(second_run)) == N_RECORDS - stored
     data = json.loads((load_project.path / ".evalindex" / "last.json").read_text())
     assert sum(1 for s in data["samples"] if s["cached"]) == stored
+
+
+def test_worksteal_says_how_far_it_looks_ahead(load_project: pytest.Pytester) -> None:
+    counter = OpenCounter(delay=0.05)
+    with FakeOpenAI(responder=counter) as fake:
+        result = load_project.runpytest(
+            *run_args(fake, "--index-concurrency", "16"), "-n", "2", "--dist", "worksteal"
+        )
+        asked = sorted(prompts(fake))
+        plain = load_project.runpytest(*run_args(fake, "--index-concurrency", "16"), "-n", "2")
+    assert_outcomes(result, passed=N_RECORDS)
+    header = "evalindex: --dist worksteal: a worker cannot know which items it runs next"
+    assert result.stdout.str().count(header) == 1
+    # a worker's current and next record: never more than two requests each
+    assert counter.peak <= 4
+    assert asked == sorted(f"question {i}" for i in range(N_RECORDS))
+    assert "--dist worksteal" not in plain.stdout.str()
+
+
+class JudgeCounter(OpenCounter):
+    """Answers the model's questions at once; holds each judge verdict for ``delay``."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.judge_open = 0
+        self.judge_peak = 0
+
+    def __call__(self, messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+        if body.get("model") != "j":
+            return "A" + messages[-1]["content"].split()[-1]
+        with self.lock:
+            self.judge_open += 1
+            self.judge_peak = max(self.judge_peak, self.judge_open)
+        try:
+            time.sleep(self.delay)
+            return "GRADE: CORRECT"
+        finally:
+            with self.lock:
+                self.judge_open -= 1
+
+
+def test_judge_verdicts_share_the_runs_concurrency(
+    load_project: pytest.Pytester, run_mode: list[str]
+) -> None:
+    """Verdicts are asked on the run's loop: several in flight at once (not one a scoring
+    thread), never more than --index-concurrency together with the model's requests."""
+    judged = SPEC.replace("scorer: exact_match", "scorer: {name: judge, args: {template: binary}}")
+    load_project.makefile(".yaml", load=judged + "judge: {name: j}\n")
+    counter = JudgeCounter(delay=0.2)
+    with FakeOpenAI(responder=counter) as fake:
+        result = load_project.runpytest(*run_args(fake, "--index-concurrency", "8"), *run_mode)
+        judged_prompts = [r for r in fake.requests if r.json and r.json.get("model") == "j"]
+    assert_outcomes(result, passed=N_RECORDS)
+    assert len(judged_prompts) == N_RECORDS
+    assert counter.judge_peak >= 4, counter.judge_peak
+    assert counter.judge_peak <= 8

@@ -36,6 +36,9 @@ BASELINE_REVISION = (
 # "file::test" (parameters left out) -> why it does not take run_mode
 SINGLE_MODE: dict[str, str] = {
     "test_concurrency.py::test_four_workers_never_send_a_request_twice": WORKERS,
+    "test_concurrency.py::test_worksteal_says_how_far_it_looks_ahead": (
+        "about xdist's worksteal scheduling, which exists only with workers"
+    ),
     "test_concurrency.py::test_rerun_is_answered_from_the_cache": WORKERS,
     "test_concurrency.py::test_scores_match_a_concurrency_one_run": WORKERS,
     "test_example_suites.py::test_every_example_suite_runs_offline": GOLDEN,

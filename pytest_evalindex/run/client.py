@@ -194,6 +194,20 @@ def split_thinking(content: str) -> tuple[str, str | None]:
     return THINK_BLOCK.sub("", content).strip(), "\n".join(b.strip() for b in blocks)
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, less ``NO_PROXY``), as an httpx client would use it; None for none."""
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    # proxy_bypass reads NO_PROXY (and, on macOS and Windows, the system settings)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(parts.scheme) or proxies.get("all") or None
+
+
 class HttpPool:
     """The connections of a run: one aiohttp session on the process's loop, shared by the
     model under test and the judge, so both draw on one pool and one concurrency; each
@@ -217,8 +231,9 @@ class HttpPool:
             import aiohttp
 
             connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
-            # trust_env: proxies and .netrc from the environment, as httpx clients do
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+            # not trust_env: aiohttp would then read .netrc and the proxy variables in an
+            # executor thread for every request; each client finds its proxy once instead
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     def stop(self, why: str) -> None:
@@ -265,6 +280,7 @@ class ChatClient:
         self.pool = pool if pool is not None else HttpPool(max_connections)
         self.loop = self.pool.loop
         self.limit = self.pool.limit_for(self.base_url, max_connections)
+        self.proxy = proxy_for(self.base_url)
         self._rng = random.Random()
         self._auth_failure: str | None = None
 
@@ -321,7 +337,7 @@ class ChatClient:
         )
         try:
             async with self.pool.session().post(
-                url, data=payload, headers=self._headers(), timeout=timeout
+                url, data=payload, headers=self._headers(), timeout=timeout, proxy=self.proxy
             ) as response:
                 body = await response.read()
                 status, headers, reason = response.status, response.headers, response.reason

@@ -10,9 +10,10 @@ The thread is a daemon: an interrupted run can leave without waiting for a reque
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Coroutine
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -37,12 +38,46 @@ class BackgroundLoop:
         """Start ``coroutine`` on the loop; its result arrives on the returned future."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
+    def start_all(
+        self, coroutines: list[Coroutine[Any, Any, T]], tasks: set[asyncio.Task[T]]
+    ) -> list[Future[T]]:
+        """Start many coroutines with one wake-up of the loop (each wake-up hands the GIL
+        between threads, and on 2 cores between cores too); each running task is in
+        ``tasks`` until it ends."""
+        futures: list[Future[T]] = [Future() for _ in coroutines]
+
+        def start() -> None:
+            for coroutine, future in zip(coroutines, futures, strict=True):
+                if not future.set_running_or_notify_cancel():
+                    coroutine.close()
+                    continue
+                task = self.loop.create_task(coroutine)
+                tasks.add(task)
+                task.add_done_callback(functools.partial(_settle, future, tasks))
+
+        self.loop.call_soon_threadsafe(start)
+        return futures
+
+    def cancel_all(self, tasks: set[asyncio.Task[Any]]) -> None:
+        """Cancel the running tasks of ``tasks`` (from any thread)."""
+        self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in list(tasks)])
+
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the loop and wait for it (never call from the loop)."""
         return self.submit(coroutine).result()
 
     def in_loop(self) -> bool:
         return threading.current_thread() is self.thread
+
+
+def _settle(future: Future[T], tasks: set[asyncio.Task[T]], task: asyncio.Task[T]) -> None:
+    tasks.discard(task)
+    if task.cancelled():
+        future.set_exception(CancelledError())  # a running Future cannot be cancelled
+    elif task.exception() is not None:
+        future.set_exception(task.exception())
+    else:
+        future.set_result(task.result())
 
 
 _shared: BackgroundLoop | None = None

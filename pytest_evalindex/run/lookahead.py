@@ -14,12 +14,13 @@ scored ahead, in background threads, as they arrive.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
@@ -166,6 +167,7 @@ class Requester:
         self.score_ahead = score_ahead
         self.meter = meter
         self._futures: dict[tuple[str, int], Future[ModelAnswer]] = {}
+        self._tasks: set[asyncio.Task[ModelAnswer]] = set()  # on the loop, while running
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -193,28 +195,35 @@ class Requester:
         return answer
 
     def submit(self, record: Record, repeat: int = 0) -> None:
-        with self._lock:
-            if (record.id, repeat) in self._futures:
-                return
-            if self._stopped:
-                raise RuntimeError("cannot ask after the run was stopped")
-            future: Future[ModelAnswer]
-            messages = [m.model_dump() for m in record.input]
-            key = self._cache_key(messages, repeat) if self.cache is not None else None
-            stored = self.cache.get(key) if self.cache is not None and key is not None else None
-            if stored is not None:
-                future = Future()
-                answer = ModelAnswer.from_dict(stored, cached=True)
-                future.set_result(answer)
-                if self.score_ahead is not None:
-                    self.score_ahead.start(record, repeat, answer)
-            else:
-                future = self.client.loop.submit(self._fetch(record, repeat, messages, key))
-            self._futures[(record.id, repeat)] = future
+        self.prefetch([(record, repeat)])
 
     def prefetch(self, pending: Iterable[tuple[Record, int]]) -> None:
-        for record, repeat in pending:
-            self.submit(record, repeat)
+        """Ask for these answers: those in the cache are taken at once, the others start
+        on the loop together."""
+        to_send: list[tuple[tuple[str, int], Coroutine[Any, Any, ModelAnswer]]] = []
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("cannot ask after the run was stopped")
+            for record, repeat in pending:
+                if (record.id, repeat) in self._futures:
+                    continue
+                messages = [m.model_dump() for m in record.input]
+                key = self._cache_key(messages, repeat) if self.cache is not None else None
+                stored = self.cache.get(key) if self.cache is not None and key else None
+                if stored is None:
+                    coroutine = self._fetch(record, repeat, messages, key)
+                    to_send.append(((record.id, repeat), coroutine))
+                    continue
+                future: Future[ModelAnswer] = Future()
+                answer = ModelAnswer.from_dict(stored, cached=True)
+                future.set_result(answer)
+                self._futures[(record.id, repeat)] = future
+                if self.score_ahead is not None:
+                    self.score_ahead.start(record, repeat, answer)
+            if to_send:
+                started = self.client.loop.start_all([c for _, c in to_send], self._tasks)
+                for (asked, _), future in zip(to_send, started, strict=True):
+                    self._futures[asked] = future
 
     def answer(self, record: Record, repeat: int = 0) -> ModelAnswer:
         self.submit(record, repeat)
@@ -244,8 +253,7 @@ class Requester:
                     future.result()
         else:
             self.abandon()
-            for future in futures:
-                future.cancel()
+            self.client.loop.cancel_all(self._tasks)
         if self.score_ahead is not None:
             self.score_ahead.close(wait=wait)
         self.client.close()
@@ -367,6 +375,7 @@ class LookAheadPlan:
     def __init__(self, *, repeats: int, depth: int) -> None:
         self.repeats = repeats
         self.depth = depth
+        self.batch = max(1, depth // 8)
         # node id -> the items this process runs after it, in order
         self.run_groups: dict[str, tuple[list[IndexItem], int]] = {}
         # id of a run group -> how far into it requests have been handed to the model
@@ -461,6 +470,10 @@ class LookAheadPlan:
         end = min(len(members), position + count)
         start = max(position, self.prefetched_until.get(id(members), 0))
         if start >= end:
+            return []
+        if start > position and end - start < self.batch and end < len(members):
+            # the window is still nearly full: top it up later, several at a time, so
+            # the loop's thread is woken once per batch rather than once per item
             return []
         self.prefetched_until[id(members)] = end
         return members[start:end]
