@@ -106,6 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"evalindex: {exc}") from None
     config.stash[SESSION_KEY] = session
     config.stash[EVALUATOR_KEY] = session.evaluate
+    config.add_cleanup(session.collector.stop)  # also when the run stops early
     config.pluginmanager.register(session, "evalindex-session")
     if not session.is_worker and config.getoption("xmlpath", None):
         from pytest_evalindex.report.junit import MissedInJUnit

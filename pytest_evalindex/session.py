@@ -24,6 +24,7 @@ from pytest_evalindex.items import IndexItem, MissedAnswer
 from pytest_evalindex.options import RunOptions
 from pytest_evalindex.report.summary import describe_sample
 from pytest_evalindex.results.verdicts import Verdicts
+from pytest_evalindex.run.collector_pacing import CollectorPacing
 from pytest_evalindex.run.loading import LoadedIndex, load_index, marker_lines, scorer_key
 from pytest_evalindex.run.lookahead import DefaultModel, LookAheadPlan, lookahead_depth
 from pytest_evalindex.run.models import NoModel, RunModels
@@ -60,6 +61,7 @@ class EvalIndexSession:
             depth=lookahead_depth(options.concurrency, self.models.workers()),
         )
         self.score_ahead_decided = False
+        self.collector = CollectorPacing()  # fewer garbage collections while items run
         self.sandbox: SandboxInfo | None = None  # the code sandbox (results run.sandbox)
 
         from pytest_evalindex.report.html_extras import pytest_html_writes_report
@@ -197,6 +199,7 @@ class EvalIndexSession:
         )
         if items and not self.config.option.collectonly:
             self.warm_up_scorers()
+            self.collector.start()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(
@@ -459,6 +462,7 @@ class EvalIndexSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.collector.stop()
         self.signals.finishing()
         if not self.interrupted:  # else stop_at_once() has abandoned the requests
             self.models.close()

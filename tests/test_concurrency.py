@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 from helpers import assert_outcomes
 
 from pytest_evalindex.run.cache import ResponseCache, cache_key
+from pytest_evalindex.run.collector_pacing import RUN_THRESHOLD
 from pytest_evalindex.testing import FakeOpenAI
 
 pytest_plugins = ["pytester"]
@@ -309,3 +311,31 @@ def test_judge_verdicts_share_the_runs_concurrency(
     assert len(judged_prompts) == N_RECORDS
     assert counter.judge_peak >= 4, counter.judge_peak
     assert counter.judge_peak <= 8
+
+
+def test_fewer_garbage_collections_while_items_run_and_the_thresholds_come_back(
+    load_project: pytest.Pytester, run_mode: list[str]
+) -> None:
+    """Between collection and the finish the collector's first threshold is raised
+    (run.collector_pacing); afterwards the process has its own thresholds again."""
+    load_project.makeconftest(
+        """
+        import gc
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def model():
+            def answer(record):
+                name = "threshold-" + record.id.replace("/", "-") + ".txt"
+                with open(name, "w") as out:
+                    out.write(str(gc.get_threshold()[0]))
+                return "A" + record.input[-1].content.split()[-1]
+            return answer
+        """
+    )
+    before = gc.get_threshold()
+    result = load_project.runpytest("--index", "load.yaml", *run_mode)
+    assert_outcomes(result, passed=N_RECORDS)
+    seen = {int(p.read_text()) for p in load_project.path.glob("threshold-*.txt")}
+    assert seen == {RUN_THRESHOLD}
+    assert gc.get_threshold() == before
