@@ -66,9 +66,6 @@ class BackgroundLoop:
         """Run ``coroutine`` on the loop and wait for it (never call from the loop)."""
         return self.submit(coroutine).result()
 
-    def in_loop(self) -> bool:
-        return threading.current_thread() is self.thread
-
 
 def _settle(future: Future[T], tasks: set[asyncio.Task[T]], task: asyncio.Task[T]) -> None:
     tasks.discard(task)
