@@ -196,6 +196,7 @@ class EvalIndexSession:
             concurrency=self.options.concurrency,
             collection=[i.nodeid for i in session.items],
             is_index_nodeid=self.is_index_nodeid,
+            units_file=Path(units) if (units := workerinput.get("evalindex_units_file")) else None,
         )
         if items and not self.config.option.collectonly:
             self.warm_up_scorers()

@@ -36,6 +36,10 @@ BASELINE_REVISION = (
 # "file::test" (parameters left out) -> why it does not take run_mode
 SINGLE_MODE: dict[str, str] = {
     "test_concurrency.py::test_four_workers_never_send_a_request_twice": WORKERS,
+    "test_xdist_scheduling.py::"
+    "test_a_worker_looks_ahead_into_its_next_unit_before_the_current_one_ends": (
+        "about crossing xdist work units, which exist only with workers"
+    ),
     "test_concurrency.py::test_worksteal_says_how_far_it_looks_ahead": (
         "about xdist's worksteal scheduling, which exists only with workers"
     ),

@@ -4,6 +4,7 @@ under the oldest pytest-xdist pyproject.toml allows."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -447,6 +448,74 @@ def test_each_item_was_asked_before_it_started_also_across_work_units(
             assert asked[record] < started_at, f"{nodeid} was asked only when it started"
             starts += 1
     assert starts == 40 - len(calls)
+
+
+def test_a_worker_looks_ahead_into_its_next_unit_before_the_current_one_ends(
+    pytester: pytest.Pytester,
+) -> None:
+    """The controller writes each unit it sends to a file the worker reads, so the first
+    request of a worker's next unit is out before the last item of its current unit starts:
+    the requests in flight do not drain at the boundary."""
+    from helpers import assert_outcomes
+
+    from pytest_evalindex.testing import FakeOpenAI
+
+    pytester.makefile(".yaml", ahead=LOOK_AHEAD_SPEC)
+    rows = [json.dumps({"id": f"r{i}", "q": f"question {i}", "a": f"A{i}"}) for i in range(40)]
+    (pytester.path / "rows.jsonl").write_text("\n".join(rows) + "\n")
+    pytester.makeconftest(CALL_TIMES)
+
+    def answer(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+        return "A" + messages[-1]["content"].split()[-1]
+
+    with FakeOpenAI(responder=answer) as fake:
+        result = pytester.runpytest(
+            "--index", "ahead.yaml", "--index-base-url", fake.base_url, "--index-model", "m",
+            "--index-no-cache", "--index-concurrency", "4", "-n", "2",
+        )  # fmt: skip
+        asked = {
+            "r" + r.json["messages"][-1]["content"].split()[-1]: r.received_at
+            for r in fake.requests
+            if r.json
+        }
+    assert_outcomes(result, passed=40)
+    assert len(asked) == 40
+    calls = [
+        [json.loads(line) for line in path.read_text().split("\n") if line]
+        for path in pytester.path.glob("calls-*.jsonl")
+    ]
+    unit_of = plan_work_units(
+        [f"ahead.yaml::echo::echo/r{i}" for i in range(40)], workers=2, concurrency=4
+    )
+    boundaries = 0
+    for process_calls in calls:
+        for (last, last_started), (first, _) in itertools.pairwise(process_calls):
+            if unit_of[last] == unit_of[first]:
+                continue
+            boundaries += 1
+            record = first.rsplit("/", 1)[1]
+            assert asked[record] < last_started, f"{first} was asked only at the boundary"
+    assert boundaries >= 4  # units of 5 records: each worker crosses several
+
+
+def test_each_unit_sent_is_written_for_the_worker_that_runs_it(tmp_path: Path) -> None:
+    sched = WorkUnitScheduling(
+        Config(),  # type: ignore[arg-type]
+        is_index_nodeid=is_index,
+        concurrency=4,
+    )
+    nodes = [RecordingNode(f"gw{i}", 2) for i in range(2)]
+    for node in nodes:
+        node.workerinput["evalindex_units_file"] = str(tmp_path / node.gateway.id)
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, index_ids(40))
+    sched.schedule()
+    run_to_the_end(sched, nodes)  # the top-ups are written too
+    for node in nodes:
+        written = (tmp_path / node.gateway.id).read_text().splitlines()
+        assert [[int(i) for i in line.split()] for line in written] == node.batches
+        assert len(node.batches) >= 2
 
 
 # --------------------------------------------------------------------------- the floor

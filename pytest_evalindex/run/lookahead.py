@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import CancelledError, Future
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -383,6 +384,10 @@ class LookAheadPlan:
         # (node id of the running item, the item pytest runs after it)
         self.next_item: tuple[str, pytest.Item | None] | None = None
         self.dist = "no"
+        # under --dist load: the units the controller sent this worker, a line each
+        self.units_file: Path | None = None
+        self.collection: list[str] = []
+        self.position_in_collection: dict[str, int] = {}
 
     def group(
         self,
@@ -393,10 +398,16 @@ class LookAheadPlan:
         concurrency: int,
         collection: list[str] | None = None,
         is_index_nodeid: Callable[[str], bool] | None = None,
+        units_file: Path | None = None,
     ) -> None:
         """``items`` are this process's index items; under ``load``, ``collection`` (every
-        node id, in order) and ``is_index_nodeid`` give the controller's work units."""
+        node id, in order) and ``is_index_nodeid`` give the controller's work units, and
+        ``units_file`` (when the controller names one) the units it sent this worker."""
         self.dist = dist
+        self.units_file = units_file if dist == "load" else None
+        if self.units_file is not None and collection is not None:
+            self.collection = collection
+            self.position_in_collection = {nodeid: i for i, nodeid in enumerate(collection)}
         groups: dict[str, list[IndexItem]] = {}
         if dist == "no":
             groups["all"] = items
@@ -444,7 +455,36 @@ class LookAheadPlan:
                 wanted += self.ahead_in(next_members, next_position, self.depth)
         else:
             wanted = self.ahead_in(members, position, self.depth + 1)
+            short = position + self.depth + 1 - len(members)
+            following = self.sent_after(item) if short > 0 else None
+            if following is not None:
+                # the unit ends within the look-ahead: go on into the next one sent here
+                next_members, next_position = self.run_groups[following.nodeid]
+                wanted += self.ahead_in(next_members, next_position, short)
         return [(i.record, repeat) for i in wanted for repeat in range(self.repeats)]
+
+    def sent_after(self, item: IndexItem) -> IndexItem | None:
+        """The first index item of the unit the controller sent this worker after the one
+        ``item`` is in, when it has been sent (``units_file``); else None."""
+        if self.units_file is None:
+            return None
+        mine = self.position_in_collection.get(item.nodeid)
+        try:
+            lines = self.units_file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return None
+        sent = [[int(i) for i in line.split()] for line in lines if line.strip()]
+        # the last unit holding the item: a unit given back after a crash is sent again
+        holding = [n for n, unit in enumerate(sent) if mine in unit]
+        if not holding:
+            return None
+        for unit in sent[holding[-1] + 1 :]:
+            for index in unit:
+                group = self.run_groups.get(self.collection[index])
+                if group is not None:
+                    members, position = group
+                    return members[position]
+        return None
 
     def group_ends_here(self, item: IndexItem, members: list[IndexItem], position: int) -> bool:
         """Whether this process runs something other than the group's next member after

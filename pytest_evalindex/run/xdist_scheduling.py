@@ -16,8 +16,12 @@ scheduler uses (``send_runtest_some``, ``shutdown``, ``shutting_down``, ``gatewa
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -228,6 +232,12 @@ class WorkUnitScheduling:
     def send(self, node: Node, unit: Unit) -> None:
         self.assigned[node].append(unit)
         node.send_runtest_some(list(unit))
+        units_file = node.workerinput.get("evalindex_units_file")
+        if units_file:
+            # the worker reads what it was sent, to look ahead into its next unit before
+            # the current one ends (nothing of xdist's own state says so)
+            with open(units_file, "a", encoding="utf-8") as out:
+                out.write(" ".join(map(str, unit)) + "\n")
 
     # -- collections that differ ---------------------------------------------------------
 
@@ -290,6 +300,7 @@ class WorkUnitSchedulerPlugin:
         self.is_index_nodeid = is_index_nodeid
         self.concurrency = concurrency
         self.shared = shared
+        self.units_dir: Path | None = None  # a file a worker of the units it was sent
 
     def pytest_configure_node(self, node: Any) -> None:
         # workers run with dist "no": tell them how the controller hands out items (under
@@ -297,6 +308,16 @@ class WorkUnitSchedulerPlugin:
         # whatever else the whole run shares (the embedded model's address)
         node.workerinput["evalindex_dist"] = node.config.getvalue("dist")
         node.workerinput.update(self.shared())
+        if self.units_dir is None:
+            self.units_dir = Path(tempfile.mkdtemp(prefix="evalindex-units-"))
+        units_file = self.units_dir / f"{node.gateway.id}-{len(os.listdir(self.units_dir))}"
+        units_file.touch()
+        node.workerinput["evalindex_units_file"] = str(units_file)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.units_dir is not None:
+            shutil.rmtree(self.units_dir, ignore_errors=True)
+            self.units_dir = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
