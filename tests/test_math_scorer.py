@@ -276,8 +276,11 @@ def test_math_scorer_works_outside_the_main_thread() -> None:
 
 
 def test_math_scorer_reports_a_timed_out_check() -> None:
-    # a real worker cannot answer within a microsecond: the check gives up
-    result = math_answer("\\boxed{2+3x}", make_record("3x+2"), timeout_s=1e-6)
+    # a sum of 400 terms takes math-verify about half a second, so a microsecond's wait
+    # gives up even when this thread waits a while for the GIL before it looks for the reply
+    # (a quick pair can be answered in that time on a busy machine)
+    response = "\\boxed{" + "+".join(["x"] * 400) + "}"
+    result = math_answer(response, make_record("400x"), timeout_s=1e-6)
     assert result.value == 0.0
     assert result.explanation.endswith("symbolic check gave up after 1e-06s")
 
