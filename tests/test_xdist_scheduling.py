@@ -80,8 +80,10 @@ def is_index(nodeid: str) -> bool:
 
 
 def started(
-    collection: list[str], workers: int, *, concurrency: int = 4
+    collection: list[str], workers: int, *, concurrency: int = 4, units_dir: Path | None = None
 ) -> tuple[WorkUnitScheduling, list[RecordingNode], Config]:
+    """A scheduler with every node collected and scheduled; with ``units_dir`` each node is
+    given a file for the units it is sent, as the plugin's pytest_configure_node does."""
     config = Config()
     sched = WorkUnitScheduling(
         config,  # type: ignore[arg-type]
@@ -90,6 +92,8 @@ def started(
     )
     nodes = [RecordingNode(f"gw{i}", workers) for i in range(workers)]
     for node in nodes:
+        if units_dir is not None:
+            node.workerinput["evalindex_units_file"] = str(units_dir / node.gateway.id)
         sched.add_node(node)
     for node in nodes:
         assert not sched.collection_is_completed
@@ -408,9 +412,11 @@ def pytest_runtest_call(item):
 """
 
 
-def test_each_item_was_asked_before_it_started_also_across_work_units(
-    pytester: pytest.Pytester, run_mode: list[str]
-) -> None:
+def run_with_call_times(
+    pytester: pytest.Pytester, *mode: str
+) -> tuple[dict[str, float], list[list[tuple[str, float]]]]:
+    """Run the 40-record look-ahead index at concurrency 4 with the CALL_TIMES conftest:
+    when each record's request reached the server, and each process's item starts."""
     from helpers import assert_outcomes
 
     from pytest_evalindex.testing import FakeOpenAI
@@ -426,7 +432,7 @@ def test_each_item_was_asked_before_it_started_also_across_work_units(
     with FakeOpenAI(responder=answer) as fake:
         result = pytester.runpytest(
             "--index", "ahead.yaml", "--index-base-url", fake.base_url, "--index-model", "m",
-            "--index-no-cache", "--index-concurrency", "4", *run_mode,
+            "--index-no-cache", "--index-concurrency", "4", *mode,
         )  # fmt: skip
         asked = {
             "r" + r.json["messages"][-1]["content"].split()[-1]: r.received_at
@@ -435,14 +441,21 @@ def test_each_item_was_asked_before_it_started_also_across_work_units(
         }
     assert_outcomes(result, passed=40)
     assert len(asked) == 40
-    calls = {
-        path.stem: [json.loads(line) for line in path.read_text().split("\n") if line]
+    calls = [
+        [(str(n), float(t)) for n, t in map(json.loads, path.read_text().split("\n")[:-1])]
         for path in pytester.path.glob("calls-*.jsonl")
-    }
+    ]
+    return asked, calls
+
+
+def test_each_item_was_asked_before_it_started_also_across_work_units(
+    pytester: pytest.Pytester, run_mode: list[str]
+) -> None:
+    asked, calls = run_with_call_times(pytester, *run_mode)
     assert len(calls) == (2 if run_mode else 1)
     # -n 2 with concurrency 4: units of 5 records, so each worker crosses unit boundaries
     starts = 0
-    for process_calls in calls.values():
+    for process_calls in calls:
         for nodeid, started_at in process_calls[1:]:
             record = nodeid.rsplit("/", 1)[1]
             assert asked[record] < started_at, f"{nodeid} was asked only when it started"
@@ -456,34 +469,7 @@ def test_a_worker_looks_ahead_into_its_next_unit_before_the_current_one_ends(
     """The controller writes each unit it sends to a file the worker reads, so the first
     request of a worker's next unit is out before the last item of its current unit starts:
     the requests in flight do not drain at the boundary."""
-    from helpers import assert_outcomes
-
-    from pytest_evalindex.testing import FakeOpenAI
-
-    pytester.makefile(".yaml", ahead=LOOK_AHEAD_SPEC)
-    rows = [json.dumps({"id": f"r{i}", "q": f"question {i}", "a": f"A{i}"}) for i in range(40)]
-    (pytester.path / "rows.jsonl").write_text("\n".join(rows) + "\n")
-    pytester.makeconftest(CALL_TIMES)
-
-    def answer(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
-        return "A" + messages[-1]["content"].split()[-1]
-
-    with FakeOpenAI(responder=answer) as fake:
-        result = pytester.runpytest(
-            "--index", "ahead.yaml", "--index-base-url", fake.base_url, "--index-model", "m",
-            "--index-no-cache", "--index-concurrency", "4", "-n", "2",
-        )  # fmt: skip
-        asked = {
-            "r" + r.json["messages"][-1]["content"].split()[-1]: r.received_at
-            for r in fake.requests
-            if r.json
-        }
-    assert_outcomes(result, passed=40)
-    assert len(asked) == 40
-    calls = [
-        [json.loads(line) for line in path.read_text().split("\n") if line]
-        for path in pytester.path.glob("calls-*.jsonl")
-    ]
+    asked, calls = run_with_call_times(pytester, "-n", "2")
     unit_of = plan_work_units(
         [f"ahead.yaml::echo::echo/r{i}" for i in range(40)], workers=2, concurrency=4
     )
@@ -499,18 +485,7 @@ def test_a_worker_looks_ahead_into_its_next_unit_before_the_current_one_ends(
 
 
 def test_each_unit_sent_is_written_for_the_worker_that_runs_it(tmp_path: Path) -> None:
-    sched = WorkUnitScheduling(
-        Config(),  # type: ignore[arg-type]
-        is_index_nodeid=is_index,
-        concurrency=4,
-    )
-    nodes = [RecordingNode(f"gw{i}", 2) for i in range(2)]
-    for node in nodes:
-        node.workerinput["evalindex_units_file"] = str(tmp_path / node.gateway.id)
-        sched.add_node(node)
-    for node in nodes:
-        sched.add_node_collection(node, index_ids(40))
-    sched.schedule()
+    sched, nodes, _ = started(index_ids(40), 2, units_dir=tmp_path)
     run_to_the_end(sched, nodes)  # the top-ups are written too
     for node in nodes:
         written = (tmp_path / node.gateway.id).read_text().splitlines()
